@@ -1,0 +1,76 @@
+# codereward: `make serve` and `make test` are the two commands; everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch 2.13.0: on our build machines pip takes the local CPU wheel; elsewhere PyPI's build.
+TORCH_SPEC ?= torch==2.13.0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install install-service install-test system-deps serve test lint typecheck importlint \
+        pytest bench bench-execute bench-score bench-queue bench-rl eval default-model image clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# one stamp per extra, refreshed when pyproject.toml changes
+$(VENV)/.stamp-%: pyproject.toml | $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[$*]"
+	@touch $@
+
+install: install-test
+install-service: $(VENV)/.stamp-train
+install-test: $(VENV)/.stamp-test
+
+# redis-server and bubblewrap: the queue tests and the sandbox need the real things
+system-deps:
+	@if ! command -v redis-server >/dev/null || ! command -v bwrap >/dev/null; then \
+	  echo "installing redis-server and bubblewrap (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server bubblewrap; \
+	fi
+
+default-model: install-service
+	$(PY) -m training.default_model
+
+serve: install-service system-deps default-model
+	$(PY) -m service
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+pytest: install-test system-deps
+	$(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
+
+test: lint pytest
+
+bench: bench-execute bench-score bench-queue bench-rl
+
+bench-execute: install-test system-deps
+	$(PY) -m loadtests.bench_execute
+
+bench-score: install-test
+	$(PY) -m loadtests.bench_score
+
+bench-queue: install-test system-deps
+	$(PY) -m loadtests.bench_queue
+
+bench-rl: install-test system-deps default-model
+	$(PY) -m loadtests.bench_rl
+
+eval: install-test default-model
+	$(PY) -m training.evaluate --default
+
+image:
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
+	  docker build --target service -t codereward-service . && \
+	  docker build --target worker -t codereward-worker . ; \
+	else echo "no container engine running: skipping image build"; fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Run untrusted Python programs against assert tests, with real isolation."""

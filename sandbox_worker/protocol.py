@@ -1,0 +1,93 @@
+"""Wire models shared by the executor, the Redis queue and the service (versioned)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Bump when a change to the executor could change a verdict: it is part of every job id,
+# so cached results from an older executor are never reused.
+EXECUTOR_VERSION = "1"
+PROTOCOL_VERSION = 1
+
+
+class TestStatus(StrEnum):
+    """Verdict of one assert."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    KILLED = "killed"
+    NOT_RUN = "not_run"
+
+
+class RunStatus(StrEnum):
+    """Verdict of one submission (program + its tests)."""
+
+    OK = "ok"
+    SYNTAX_ERROR = "syntax_error"
+    LOAD_ERROR = "load_error"
+    TIMEOUT = "timeout"
+    KILLED = "killed"
+
+
+class Job(BaseModel):
+    """One program and its assert tests, with resource limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    tests: list[str]
+    timeout_s: float = Field(gt=0, description="limit per test, seconds")
+    memory_mb: int = Field(gt=0, description="address-space limit per program, MiB")
+
+    def job_id(self) -> str:
+        """Content hash of (code, tests, limits, executor version): the cache and dedup key."""
+        blob = json.dumps(
+            [EXECUTOR_VERSION, self.code, self.tests, round(self.timeout_s, 6), self.memory_mb],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class TestVerdict(BaseModel):
+    """Outcome of one assert."""
+
+    status: TestStatus
+    duration_ms: float = 0.0
+    error: str | None = None
+
+
+class JobResult(BaseModel):
+    """Outcome of one job. `pass_rate` = passed / total; a test that did not run is a fail."""
+
+    status: RunStatus
+    pass_rate: float
+    passed: int
+    total: int
+    tests: list[TestVerdict]
+    error: str | None = None
+
+    @classmethod
+    def from_tests(
+        cls, status: RunStatus, tests: list[TestVerdict], error: str | None = None
+    ) -> JobResult:
+        """Build a result, deriving the counts and pass rate from the per-test verdicts."""
+        total = len(tests)
+        passed = sum(1 for t in tests if t.status is TestStatus.PASSED)
+        if status in (RunStatus.SYNTAX_ERROR, RunStatus.LOAD_ERROR):
+            passed = 0
+        rate = passed / total if total else 0.0
+        return cls(status=status, pass_rate=rate, passed=passed, total=total, tests=tests,
+                   error=error)
+
+    @classmethod
+    def unrun(cls, status: RunStatus, n_tests: int, error: str | None = None) -> JobResult:
+        """A result where no test ran (syntax error, load error, killed before tests)."""
+        verdicts = [TestVerdict(status=TestStatus.NOT_RUN) for _ in range(n_tests)]
+        return cls.from_tests(status, verdicts, error)

@@ -1,0 +1,1 @@
+"""codereward HTTP service: reward scores, reranking and test execution."""

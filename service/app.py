@@ -1,0 +1,91 @@
+"""create_app: the one composition root of the service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from sandbox_worker.executor import Executor
+from service.auth import check_api_key
+from service.config import Settings
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.middleware import RequestContextMiddleware
+from service.routes import execute, ops
+from service.sandbox import LocalSandbox, SandboxBackend
+
+log = logging.getLogger("codereward.app")
+
+# Routers behind API-key auth. Each feature adds its router here.
+API_ROUTERS = [execute.router]
+
+
+def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
+    """The sandbox backend the settings ask for (in-process pool by default)."""
+    executor = Executor(workers=settings.sandbox_workers)
+    executor.start()
+    if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
+        executor.close()
+        raise RuntimeError(
+            "production mode needs namespace isolation, which this host does not allow; "
+            "set CODEREWARD_ALLOW_UNISOLATED=true to run programs unisolated anyway")
+    log.info("sandbox ready", extra={"backend": "local", "isolation": executor.isolation,
+                                      "workers": settings.sandbox_workers})
+    return LocalSandbox(executor, workers=settings.sandbox_workers,
+                        max_pending=settings.max_sandbox_queue, metrics=metrics)
+
+
+def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        metrics.errors.labels(type(exc).__name__).inc()
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        metrics.errors.labels("ValidationError").inc()
+        # keep FastAPI's detail shape, but never echo huge inputs back
+        detail = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")}
+                  for err in exc.errors()[:50]]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+
+def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
+               registry: object | None = None, metrics: Metrics | None = None) -> FastAPI:
+    """Build the app. Pass `sandbox`/`registry` to inject (tests); else built at start-up."""
+    metrics = metrics or Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.draining = False
+        owned_sandbox = sandbox is None
+        if owned_sandbox:
+            app.state.sandbox = build_sandbox(settings, metrics)
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            if owned_sandbox:
+                await app.state.sandbox.aclose()
+
+    app = FastAPI(title="codereward", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = settings.api_key_set()
+    app.state.sandbox = sandbox
+    app.state.registry = registry
+    app.state.draining = False
+    _install_error_handlers(app, metrics)
+    auth = [Depends(check_api_key)]
+    for router in API_ROUTERS:
+        app.include_router(router, dependencies=auth)
+    app.include_router(ops.router)  # /healthz, /readyz, /metrics: no auth (API.md)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics,
+                       max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,99 @@
+"""Service settings: every limit is a setting (env `CODEREWARD_*` or a `.env` file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(os.path.expanduser("~/.cache/codereward"))
+
+
+class Settings(BaseSettings):
+    """All service configuration. Names are part of the API contract (API.md)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CODEREWARD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- listening and process ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = True
+    # production refuses to start without namespace isolation unless allow_unisolated is set
+    production: bool = False
+    allow_unisolated: bool = False
+
+    # --- models ---
+    models: str | None = None  # "name=path[,name=path...]"; first is the default
+    home: Path = Field(default_factory=_default_home)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "torch", "vllm"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_length_tokens: int = Field(default=2048, ge=16)
+    max_batch_tokens: int = Field(default=16384, ge=64)
+    max_batch_requests: int = Field(default=64, ge=1)
+    max_queue_items: int = Field(default=4096, ge=1)  # over this: 429
+    torch_compile: bool = False
+
+    # --- sandbox ---
+    redis_url: str | None = None
+    sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    default_timeout_s: float = Field(default=4.0, gt=0)
+    max_timeout_s: float = Field(default=30.0, gt=0)
+    default_memory_mb: int = Field(default=1024, ge=16)
+    max_memory_mb: int = Field(default=4096, ge=16)
+    max_sandbox_queue: int = Field(default=10000, ge=1)  # pending programs before 429
+
+    # --- request limits (413 when exceeded) ---
+    api_keys: SecretStr | None = None  # comma-separated bearer keys
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_items: int = Field(default=1024, ge=1)  # items per /score, queries per /get_reward
+    max_candidates: int = Field(default=256, ge=1)  # candidates per /rerank
+    max_submissions: int = Field(default=1024, ge=1)  # submissions per /execute-tests
+    max_tests: int = Field(default=256, ge=1)  # tests per submission
+    max_text_chars: int = Field(default=200_000, ge=16)  # any one text field
+    request_timeout_s: float = Field(default=120.0, gt=0)  # deadline for one request (504)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _empty_keys_are_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    def api_key_set(self) -> frozenset[str]:
+        """Accepted bearer keys (empty: auth disabled)."""
+        if self.api_keys is None:
+            return frozenset()
+        keys = (k.strip() for k in self.api_keys.get_secret_value().split(","))
+        return frozenset(k for k in keys if k)
+
+    def model_specs(self) -> list[tuple[str, Path]]:
+        """Parse `models` into (name, path) pairs, in order; empty means the built-in default."""
+        if not self.models:
+            return []
+        specs: list[tuple[str, Path]] = []
+        for part in self.models.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, path = part.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise ValueError(f"CODEREWARD_MODELS entry {part!r} is not name=path")
+            specs.append((name.strip(), Path(path.strip()).expanduser()))
+        return specs
+
+    def masked(self) -> dict[str, object]:
+        """Settings as a dict with secrets masked, for the start-up log."""
+        out = self.model_dump()
+        if self.api_keys is not None:
+            out["api_keys"] = f"<{len(self.api_key_set())} keys>"
+        if self.redis_url and "@" in self.redis_url:
+            scheme, _, rest = self.redis_url.partition("://")
+            out["redis_url"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}

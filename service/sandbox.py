@@ -1,0 +1,91 @@
+"""Sandbox backends: where programs run. LocalSandbox (in-process pool) is the default."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from sandbox_worker.executor import Executor
+from sandbox_worker.protocol import Job, JobResult
+from service.errors import DeadlineExceeded, Overloaded
+from service.metrics import Metrics
+
+log = logging.getLogger("codereward.sandbox")
+
+
+class SandboxBackend(Protocol):
+    """Runs jobs; the service never cares whether they run here or on a worker fleet."""
+
+    async def execute(self, jobs: Sequence[Job], *, deadline_s: float) -> list[JobResult]:
+        """Results in job order; 429 when over capacity, 504 past `deadline_s` (seconds)."""
+        ...
+
+    async def ready(self) -> bool:
+        """True when jobs can be run now."""
+        ...
+
+    def describe(self) -> dict[str, str]:
+        """Backend kind and isolation level, for /readyz and logs."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop accepting work and release resources."""
+        ...
+
+
+def record_results(metrics: Metrics, results: Sequence[JobResult]) -> None:
+    """Count sandbox outcomes by status."""
+    for result in results:
+        metrics.sandbox_runs.labels(result.status.value).inc()
+        for test in result.tests:
+            metrics.sandbox_tests.labels(test.status.value).inc()
+
+
+class LocalSandbox:
+    """In-process executor pool: a warm zygote forks one isolated child per program."""
+
+    def __init__(self, executor: Executor, *, workers: int, max_pending: int,
+                 metrics: Metrics) -> None:
+        self._executor = executor
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+        self._max_pending = max_pending
+        self._pending = 0
+        self._metrics = metrics
+        self._closed = False
+
+    async def execute(self, jobs: Sequence[Job], *, deadline_s: float) -> list[JobResult]:
+        if self._pending + len(jobs) > self._max_pending:
+            raise Overloaded(f"sandbox queue full ({self._pending} programs pending)",
+                             retry_after_s=2)
+        loop = asyncio.get_running_loop()
+        self._pending += len(jobs)
+        self._metrics.sandbox_in_flight.inc(len(jobs))
+        start = time.perf_counter()
+        futures = [loop.run_in_executor(self._threads, self._executor.run, job) for job in jobs]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures), timeout=deadline_s)
+        except TimeoutError as exc:
+            for fut in futures:
+                fut.cancel()  # jobs not yet started are dropped; running ones end at their limits
+            raise DeadlineExceeded(f"execution did not finish within {deadline_s:.1f}s") from exc
+        finally:
+            self._pending -= len(jobs)
+            self._metrics.sandbox_in_flight.dec(len(jobs))
+            self._metrics.sandbox_duration.observe(time.perf_counter() - start)
+        record_results(self._metrics, results)
+        return list(results)
+
+    async def ready(self) -> bool:
+        return not self._closed and self._executor.healthy()
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "local", "isolation": self._executor.isolation}
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._executor.close)
