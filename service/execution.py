@@ -50,7 +50,7 @@ def build_jobs(settings: Settings, programs: Sequence[tuple[str, Sequence[str]]]
 
 
 def deadline_for(settings: Settings, jobs: Sequence[Job]) -> float:
-    """Seconds a request may wait for its jobs: the request timeout, never below one job's worst case."""
+    """Seconds a request may wait: the request timeout, never below one job's worst case."""
     if not jobs:
         return settings.request_timeout_s
     worst_one = max(j.timeout_s * max(1, len(j.tests)) + 5.0 for j in jobs)
