@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=200_000, ge=16)  # any one text field
     request_timeout_s: float = Field(default=120.0, gt=0)  # deadline for one request (504)
 
+    # --- /get_reward (RL trainers); formulas in service/reward.py ---
+    reward_mode: Literal["rm", "tests", "hybrid"] = "hybrid"  # when the request names none
+    reward_tests_weight: float = 1.0  # hybrid: weight of the pass rate
+    reward_rm_weight: float = 0.5  # hybrid: weight of the model term
+    reward_rm_squash: bool = True  # hybrid: model term = sigmoid(score), in (0, 1)
+    reward_all_pass_bonus: float = 0.0  # tests/hybrid: added when every assert passed
+    reward_test_timeout_s: float = Field(default=4.0, gt=0)  # per assert, as in AceCoder
+    reward_keep_system: bool = False  # pass the policy's system turn to the reward model
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _empty_keys_are_none(cls, v: object) -> object:
