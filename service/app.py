@@ -17,12 +17,13 @@ from service.errors import ServiceError
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import execute, ops
+from service.routes import reward as reward_route
 from service.sandbox import LocalSandbox, SandboxBackend
 
 log = logging.getLogger("codereward.app")
 
 # Routers behind API-key auth. Each feature adds its router here.
-API_ROUTERS = [execute.router]
+API_ROUTERS = [execute.router, reward_route.router]
 
 
 def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
