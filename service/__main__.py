@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-import uvicorn
-
 from service.app import create_app
 from service.config import Settings
+from service.lifecycle import serve
 from service.logs import setup_logging
 
 log = logging.getLogger("codereward")
@@ -21,8 +20,8 @@ def main() -> None:
     log.info("settings %s", json.dumps(settings.masked(), default=str))
     app = create_app(settings)
     log.info("codereward listening on http://%s:%d", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                timeout_graceful_shutdown=30)
+    # SIGTERM drains (readyz 503, in-flight requests finish) for up to shutdown_grace_s
+    serve(app, host=settings.host, port=settings.port, grace_s=settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

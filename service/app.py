@@ -11,9 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sandbox_worker.executor import Executor
+from service.access import AccessLogMiddleware
 from service.auth import check_api_key
 from service.config import Settings
 from service.errors import ServiceError
+from service.lifecycle import DrainMiddleware, InFlight
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import execute, ops
@@ -87,6 +89,11 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
     for router in API_ROUTERS:
         app.include_router(router, dependencies=auth)
     app.include_router(ops.router)  # /healthz, /readyz, /metrics: no auth (API.md)
+    app.state.inflight = InFlight()
+    # added before RequestContextMiddleware, so inside it: drain 503s get ids and metrics
+    app.add_middleware(DrainMiddleware, inflight=app.state.inflight)
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes)
     return app

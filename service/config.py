@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # production refuses to start without namespace isolation unless allow_unisolated is set
     production: bool = False
     allow_unisolated: bool = False
+    # after SIGTERM: /readyz 503, new API requests 503, in-flight ones get this long (seconds)
+    shutdown_grace_s: float = Field(default=25.0, gt=0)
+    access_log: bool = True  # one JSON line per request, with its request id
+    warmup: bool = True  # run a tiny batch through each model at start, before /readyz is 200
 
     # --- models ---
     models: str | None = None  # "name=path[,name=path...]"; first is the default
