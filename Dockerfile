@@ -40,8 +40,9 @@ COPY --from=worker-build /opt/venv /opt/venv
 ENV CODEREWARD_PRODUCTION=true
 USER 10001:10001
 WORKDIR /home/app
+EXPOSE 9100
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python", "-m", "sandbox_worker", "--check"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('CODEREWARD_WORKER_METRICS_PORT', '9100'), timeout=4)"]
 ENTRYPOINT ["tini", "--"]
 CMD ["python", "-m", "sandbox_worker"]
 
