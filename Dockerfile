@@ -28,7 +28,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md /src/
 COPY sandbox_worker /src/sandbox_worker
 RUN pip install "/src[worker]" \
- && python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in ('torch', 'transformers', 'fastapi')))"
+ && python -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in ('torch', 'transformers', 'fastapi', 'vllm')))"
 
 # ---------------------------------------------------------------------------------------------
 # worker: runs `python -m sandbox_worker`. User namespaces for bubblewrap need the host to allow
