@@ -105,7 +105,7 @@ def test_hybrid_combines_weights_and_bonus() -> None:
 
 
 def test_server_default_mode_applies(client: Any) -> None:
-    http, registry, _ = client
+    http, _, _ = client
     out = _post(http, {"query": [PROMPT + GOOD], "labels": [TESTS]}).json()
     assert set(out["extra_logs"]) >= {"rm_score", "pass_rate"}  # hybrid is the default here
 
