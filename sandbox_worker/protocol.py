@@ -91,3 +91,24 @@ class JobResult(BaseModel):
         """A result where no test ran (syntax error, load error, killed before tests)."""
         verdicts = [TestVerdict(status=TestStatus.NOT_RUN) for _ in range(n_tests)]
         return cls.from_tests(status, verdicts, error)
+
+
+class JobEnvelope(BaseModel):
+    """A job as it travels on the Redis stream (versioned)."""
+
+    v: int = PROTOCOL_VERSION
+    job_id: str
+    job: Job
+    executor_version: str = EXECUTOR_VERSION
+    enqueued_at: float = Field(description="unix seconds when the service queued it")
+
+
+class ResultEnvelope(BaseModel):
+    """A result as cached in Redis and pushed to waiting services (versioned)."""
+
+    v: int = PROTOCOL_VERSION
+    job_id: str
+    result: JobResult
+    executor_version: str = EXECUTOR_VERSION
+    worker: str = ""
+    run_s: float = Field(default=0.0, description="seconds the executor spent on it")

@@ -1,0 +1,48 @@
+"""Worker settings (env `CODEREWARD_*` or `.env`); names shared with the service mean the same."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class WorkerSettings(BaseSettings):
+    """Configuration of one `python -m sandbox_worker` process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CODEREWARD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_prefix: str = "codereward"  # key prefix; must match the service's
+    sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # jobs at once
+    isolation: str = "auto"  # executor isolation: auto, bwrap, namespaces or none
+    production: bool = False  # refuse to run programs unisolated unless allow_unisolated
+    allow_unisolated: bool = False
+
+    worker_name: str = Field(default_factory=_default_name)  # consumer name in the group
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)  # 0: no metrics server
+    worker_heartbeat_s: float = Field(default=5.0, gt=0)  # heartbeat and re-claim period
+    read_block_s: float = Field(default=1.0, gt=0)  # XREADGROUP block time (drain latency)
+    claim_idle_s: float = Field(default=30.0, gt=0)  # pending this long (owner dead): take over
+    max_attempts: int = Field(default=3, ge=1)  # deliveries before a job is answered `killed`
+    cache_ttl_s: int = Field(default=86400, ge=1)  # how long a result stays cached
+    cache_max_entries: int = Field(default=200_000, ge=1)  # cached results kept (oldest go)
+    store_retry_s: float = Field(default=60.0, ge=0)  # keep retrying a result write this long
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def masked(self) -> dict[str, object]:
+        """Settings as a dict with the Redis password masked, for the start-up log."""
+        out = self.model_dump()
+        if "@" in self.redis_url:
+            scheme, _, rest = self.redis_url.partition("://")
+            out["redis_url"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return out
