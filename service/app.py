@@ -18,6 +18,7 @@ from service.errors import ServiceError
 from service.lifecycle import DrainMiddleware, InFlight
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
+from service.redis_sandbox import RedisSandbox
 from service.routes import execute, ops
 from service.routes import reward as reward_route
 from service.sandbox import LocalSandbox, SandboxBackend
@@ -30,6 +31,9 @@ API_ROUTERS = [execute.router, reward_route.router]
 
 def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
     """The sandbox backend the settings ask for (in-process pool by default)."""
+    if settings.redis_url:  # programs run on `python -m sandbox_worker` processes
+        log.info("sandbox ready", extra={"backend": "redis", "stream": settings.queue_prefix})
+        return RedisSandbox.from_settings(settings, metrics)
     executor = Executor(workers=settings.sandbox_workers)
     executor.start()
     if settings.production and executor.isolation == "none" and not settings.allow_unisolated:

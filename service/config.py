@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     default_memory_mb: int = Field(default=1024, ge=16)
     max_memory_mb: int = Field(default=4096, ge=16)
     max_sandbox_queue: int = Field(default=10000, ge=1)  # pending programs before 429
+    # --- Redis queue (when redis_url is set; workers read the same names) ---
+    queue_prefix: str = "codereward"  # Redis key prefix shared with the workers
+    queue_max_length: int = Field(default=100_000, ge=1)  # stream backlog (jobs) before 429
+    redis_timeout_s: float = Field(default=5.0, gt=0)  # socket timeout of one Redis call
+    redis_ready_timeout_s: float = Field(default=0.5, gt=0)  # /readyz ping timeout
 
     # --- request limits (413 when exceeded) ---
     api_keys: SecretStr | None = None  # comma-separated bearer keys
