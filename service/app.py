@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from service.errors import ServiceError
 from service.lifecycle import DrainMiddleware, InFlight
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
+from service.models import ModelRegistry, build_registry
 from service.redis_sandbox import RedisSandbox
 from service.routes import execute, ops
 from service.routes import reward as reward_route
@@ -63,6 +65,13 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _load_models(registry: ModelRegistry) -> None:
+    try:
+        await registry.start()
+    except Exception:
+        log.exception("model loading failed; /readyz stays 503")
+
+
 def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
                registry: object | None = None, metrics: Metrics | None = None) -> FastAPI:
     """Build the app. Pass `sandbox`/`registry` to inject (tests); else built at start-up."""
@@ -74,10 +83,21 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
         owned_sandbox = sandbox is None
         if owned_sandbox:
             app.state.sandbox = build_sandbox(settings, metrics)
+        if registry is None:  # fails fast here when no model is configured or built
+            app.state.registry = build_registry(settings, metrics)
+        models = app.state.registry
+        # load in the background: /healthz answers and /readyz is 503 until models are ready
+        load_task = None
+        if not models.ready() and hasattr(models, "start"):  # fakes may be plain objects
+            load_task = asyncio.create_task(_load_models(models))
         try:
             yield
         finally:
             app.state.draining = True
+            if load_task is not None:
+                load_task.cancel()
+                await asyncio.gather(load_task, return_exceptions=True)
+                await models.aclose()
             if owned_sandbox:
                 await app.state.sandbox.aclose()
 

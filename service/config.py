@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_batch_requests: int = Field(default=64, ge=1)
     max_queue_items: int = Field(default=4096, ge=1)  # over this: 429
     torch_compile: bool = False
+    # right padding always works; left (decoders only) passes position ids explicitly
+    padding_side: Literal["right", "left"] = "right"
 
     # --- sandbox ---
     redis_url: str | None = None

@@ -1,0 +1,273 @@
+"""Cross-request batcher (TEI's queue is the anchor).
+
+Tokenized items from many requests wait in one FIFO queue. A batch is formed around the
+oldest item from a length-sorted window, growing toward the neighbour that adds the least
+padding, until the token budget (padded cost = longest x count) or the request cap is hit.
+The model runs on one dedicated thread; while it runs, the next batch is formed and collated
+(capacity-1 handoff). Items whose client has gone are dropped before inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.engines.base import Encoded, Engine
+from service.errors import NotReady, Overloaded
+from service.scoring_metrics import ScoringMetrics
+
+log = logging.getLogger("codereward.batcher")
+
+DisconnectCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass(eq=False)
+class _Request:
+    is_disconnected: DisconnectCheck | None
+    dropped: bool = False
+
+
+@dataclass(eq=False)
+class _Entry:
+    item: Encoded
+    request: _Request
+    future: asyncio.Future[tuple[float, float, float, int]]  # score, queue s, model s, batch
+    enqueued: float  # perf_counter seconds
+
+
+@dataclass
+class BatchOutcome:
+    """Scores of one submit, in order, plus its queue and model seconds."""
+
+    scores: list[float]
+    queue_s: float
+    inference_s: float
+    batches: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Batcher:
+    """One queue and one model thread for one engine."""
+
+    def __init__(self, engine: Engine, *, max_batch_tokens: int, max_batch_requests: int,
+                 max_queue_items: int, metrics: ScoringMetrics | None = None) -> None:
+        self.engine = engine
+        self.max_batch_tokens = max(max_batch_tokens, engine.info.max_length)
+        self.max_batch_requests = max_batch_requests
+        self.max_queue_items = max_queue_items
+        self._window = max(4 * max_batch_requests, 256)  # queued items considered per batch
+        self._metrics = metrics
+        self._label = engine.info.name
+        self._queue: list[_Entry] = []
+        self._queued_tokens = 0
+        self._wake = asyncio.Event()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._label}")
+        self._task: asyncio.Task[None] | None = None
+        self._batch_ids = itertools.count()
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the batching task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    def queued(self) -> int:
+        """Items waiting for a batch."""
+        return len(self._queue)
+
+    async def submit(self, items: Sequence[Encoded],
+                     is_disconnected: DisconnectCheck | None = None) -> BatchOutcome:
+        """Queue items and wait for their scores; 429 when the queue is over its limit."""
+        if self._closed or self._task is None:
+            raise NotReady("model is not serving (starting or shutting down)")
+        if len(self._queue) + len(items) > self.max_queue_items:
+            raise Overloaded(f"scoring queue full ({len(self._queue)} items waiting)")
+        request = _Request(is_disconnected)
+        loop = asyncio.get_running_loop()
+        now = time.perf_counter()
+        entries = [_Entry(item, request, loop.create_future(), now) for item in items]
+        self._queue.extend(entries)
+        self._queued_tokens += sum(len(e.item) for e in entries)
+        self._gauge()
+        self._wake.set()
+        try:
+            results = await asyncio.gather(*(e.future for e in entries))
+        except BaseException:
+            request.dropped = True  # cancelled or failed: nothing else of it should run
+            for entry in entries:
+                entry.future.cancel()
+            raise
+        inference = {batch: model_s for _, _, model_s, batch in results}
+        return BatchOutcome(scores=[r[0] for r in results],
+                            queue_s=max((r[1] for r in results), default=0.0),
+                            inference_s=sum(inference.values()), batches=len(inference))
+
+    async def aclose(self) -> None:
+        """Stop batching; waiting requests get 503."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for entry in self._queue:
+            if not entry.future.done():
+                entry.future.set_exception(NotReady("model is shutting down"))
+        self._queue.clear()
+        await asyncio.to_thread(self._thread.shutdown, wait=True)
+
+    # --- the batching task ---
+
+    async def _run(self) -> None:
+        inflight: asyncio.Task[None] | None = None
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            if inflight is not None:
+                await self._wait_fill_or_done(inflight)
+            batch = await self._form()
+            if not batch:
+                continue
+            prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in batch])
+            if inflight is not None:
+                await asyncio.wait([inflight])  # the handoff slot frees when the model is done
+            live = [e for e in batch if self._alive(e)]
+            if len(live) < len(batch):
+                self._count_dropped(len(batch) - len(live))
+                if not live:
+                    inflight = None
+                    continue
+                prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in live])
+            inflight = asyncio.create_task(self._infer(live, prepared))
+
+    async def _wait_fill_or_done(self, inflight: asyncio.Task[None]) -> None:
+        """While the model runs, wait until it is done or a full batch is queued."""
+        while not inflight.done() and not self._full_batch_queued():
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({inflight, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+
+    def _full_batch_queued(self) -> bool:
+        return (len(self._queue) >= self.max_batch_requests
+                or self._queued_tokens >= self.max_batch_tokens)
+
+    async def _form(self) -> list[_Entry]:
+        """Select a batch, drop entries of disconnected clients, and dequeue it."""
+        while True:
+            self._remove([e for e in self._queue if not self._alive(e)], dropped=True)
+            if not self._queue:
+                return []
+            batch = select_batch(self._queue[:self._window], self.max_batch_tokens,
+                                 self.max_batch_requests, padded=self.engine.padded)
+            gone = [r for r in {e.request for e in batch} if await _disconnected(r)]
+            if not gone:
+                self._remove(batch)
+                return batch
+            for request in gone:
+                request.dropped = True
+
+    def _remove(self, entries: Sequence[_Entry], *, dropped: bool = False) -> None:
+        if not entries:
+            return
+        ids = {id(e) for e in entries}
+        self._queue = [e for e in self._queue if id(e) not in ids]
+        self._queued_tokens -= sum(len(e.item) for e in entries)
+        if dropped:
+            self._count_dropped(sum(1 for e in entries if not e.future.done()))
+            for entry in entries:
+                entry.future.cancel()
+        self._gauge()
+
+    async def _infer(self, batch: list[_Entry], prepared: Any) -> None:
+        loop = asyncio.get_running_loop()
+        batch_id = next(self._batch_ids)
+        start = time.perf_counter()
+        try:
+            scores = await loop.run_in_executor(self._thread, self.engine.run, prepared)
+        except Exception as exc:
+            log.exception("model call failed", extra={"model": self._label, "size": len(batch)})
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+            return
+        model_s = time.perf_counter() - start
+        for entry, score in zip(batch, scores, strict=True):
+            if not entry.future.done():
+                entry.future.set_result((score, start - entry.enqueued, model_s, batch_id))
+        self._observe(batch, model_s)
+
+    def _observe(self, batch: Sequence[_Entry], model_s: float) -> None:
+        if self._metrics is None:
+            return
+        m, label = self._metrics, self._label
+        real = sum(len(e.item) for e in batch)
+        padded = batch_cost([len(e.item) for e in batch], padded=self.engine.padded)
+        m.batch_size.labels(label).observe(len(batch))
+        m.batch_tokens.labels(label).observe(padded)
+        m.padding_ratio.labels(label).observe(1.0 - real / padded if padded else 0.0)
+        m.model_time.labels(label).observe(model_s)
+
+    def _alive(self, entry: _Entry) -> bool:
+        return not entry.request.dropped and not entry.future.done()
+
+    def _count_dropped(self, n: int) -> None:
+        if self._metrics is not None and n:
+            self._metrics.dropped.labels(self._label).inc(n)
+
+    def _gauge(self) -> None:
+        if self._metrics is not None:
+            self._metrics.queue_depth.labels(self._label).set(len(self._queue))
+
+
+async def _disconnected(request: _Request) -> bool:
+    if request.dropped:
+        return True
+    if request.is_disconnected is None:
+        return False
+    try:
+        return await request.is_disconnected()
+    except Exception:  # a broken transport counts as gone
+        return True
+
+
+def batch_cost(lengths: Sequence[int], *, padded: bool) -> int:
+    """Tokens a batch costs: longest x count when padded, else the sum."""
+    if not lengths:
+        return 0
+    return max(lengths) * len(lengths) if padded else sum(lengths)
+
+
+def select_batch(window: Sequence[_Entry], max_tokens: int, max_requests: int, *,
+                 padded: bool = True) -> list[_Entry]:
+    """The oldest entry plus its length-sorted neighbours that add the least padding."""
+    ordered = sorted(window, key=lambda e: len(e.item))  # stable: FIFO among equal lengths
+    pivot = ordered.index(window[0])
+    lo = hi = pivot
+    longest = len(window[0].item)
+    total = longest
+    count = 1
+    while count < max_requests:
+        options: list[tuple[int, int]] = []  # (padding added, direction)
+        if lo > 0:
+            options.append((longest - len(ordered[lo - 1].item) if padded else 0, -1))
+        if hi + 1 < len(ordered):
+            grow = len(ordered[hi + 1].item)
+            options.append(((grow - longest) * count if padded else 0, +1))
+        taken = False
+        for _, direction in sorted(options):
+            cand = len(ordered[lo - 1 if direction < 0 else hi + 1].item)
+            new_longest = max(longest, cand)
+            cost = new_longest * (count + 1) if padded else total + cand
+            if cost <= max_tokens:
+                lo, hi = (lo - 1, hi) if direction < 0 else (lo, hi + 1)
+                longest, total, count = new_longest, total + cand, count + 1
+                taken = True
+                break
+        if not taken:
+            break
+    return ordered[lo:hi + 1]

@@ -1,0 +1,78 @@
+"""Render score items to token ids: the model's chat template, or a plain pair format.
+
+Plain format (models without a chat template, e.g. BERT cross-encoders): the item becomes a
+tokenizer *pair* (prompt side, response side). The response side is the content of the last
+message when it is an assistant turn (else empty). The prompt side is the content of a single
+user turn, or for longer conversations every earlier turn as `role: content` joined by blank
+lines. Truncation drops tokens from the start, so the end of the response (where decoders
+read the score) is always kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from service.engines.base import Encoded
+
+Message = Mapping[str, str]
+ScoreItem = Sequence[Message]
+
+
+def as_messages(prompt: str, response: str) -> list[dict[str, str]]:
+    """A prompt + response item as a user turn and an assistant turn."""
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+def plain_pair(messages: ScoreItem) -> tuple[str, str]:
+    """(prompt side, response side) of the documented plain format."""
+    msgs = list(messages)
+    response = ""
+    if msgs and msgs[-1]["role"] == "assistant":
+        response = msgs.pop()["content"]
+    if len(msgs) == 1 and msgs[0]["role"] == "user":
+        return msgs[0]["content"], response
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in msgs), response
+
+
+class ItemEncoder:
+    """Tokenizes items for one model; thread-safe (tokenizers' Rust encoder takes &self)."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.templated = bool(getattr(tokenizer, "chat_template", None))
+        # a private copy without the padding/truncation a checkpoint may have configured
+        self._backend = copy.deepcopy(tokenizer.backend_tokenizer)
+        self._backend.no_padding()
+        self._backend.no_truncation()
+        self._pair_specials = int(tokenizer.num_special_tokens_to_add(pair=True))
+
+    def render(self, messages: ScoreItem) -> str:
+        """The chat-template text of an item (templated models only)."""
+        text = self.tokenizer.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=False)
+        return str(text)
+
+    def encode(self, messages: ScoreItem) -> Encoded:
+        """Token ids of one item, cut from the start to `max_length`."""
+        if self.templated:
+            ids = self._backend.encode(self.render(messages), add_special_tokens=False).ids
+            if len(ids) > self.max_length:
+                return Encoded(input_ids=ids[-self.max_length:], truncated=True)
+            return Encoded(input_ids=ids)
+        prompt, response = plain_pair(messages)
+        first = self._backend.encode(prompt, add_special_tokens=False)
+        second = self._backend.encode(response, add_special_tokens=False)
+        budget = max(1, self.max_length - self._pair_specials)
+        truncated = len(first) + len(second) > budget
+        if truncated:
+            if len(second) >= budget:
+                second.truncate(budget, direction="left")
+                first.truncate(0, direction="left")
+            else:
+                first.truncate(budget - len(second), direction="left")
+        enc = self._backend.post_process(first, second, add_special_tokens=True)
+        return Encoded(input_ids=list(enc.ids), token_type_ids=list(enc.type_ids),
+                       truncated=truncated)

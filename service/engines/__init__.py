@@ -1,0 +1,1 @@
+"""Scoring engines: one small interface (base.Engine), torch and vLLM implementations."""

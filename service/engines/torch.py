@@ -1,0 +1,117 @@
+"""Torch/transformers engine: AutoModelForSequenceClassification on CPU or CUDA."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from service.engines.base import Encoded, LoadOptions, ModelInfo, model_max_length, read_metadata
+
+log = logging.getLogger("codereward.engines.torch")
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    token_type_ids: torch.Tensor | None  # (B, T)
+    position_ids: torch.Tensor | None  # (B, T); decoders only
+    last_index: torch.Tensor  # (B,) index of the last real token
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """`auto` is bf16 on CUDA and fp32 on CPU (CPU bf16 is slow on most hosts)."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return _DTYPES[dtype]
+
+
+class TorchEngine:
+    """Encoders use the model's own pooling; decoders are pooled at the last real token."""
+
+    padded = True
+
+    def __init__(self, opts: LoadOptions) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.device = torch.device(opts.device)
+        self.dtype = resolve_dtype(opts.dtype, opts.device)
+        meta = read_metadata(opts.path)
+        self.score_bias = float(meta.get("score_bias", 0.0))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
+        torch.manual_seed(0)  # a checkpoint without head weights still scores the same each load
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(opts.path), num_labels=1, local_files_only=True, dtype=self.dtype)
+        self.model = model.to(self.device).eval()
+        head = getattr(model, "score", None)
+        # HF decoder classifiers (Qwen2, Llama, ...) name their head `score`
+        self.decoder = isinstance(head, torch.nn.Linear)
+        self.padding_side = opts.padding_side if self.decoder else "right"
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
+        self.pad_id = int(pad) if pad is not None else 0
+        self._forward: Callable[[_Batch], torch.Tensor] = self._forward_impl
+        if opts.torch_compile:
+            self._forward = torch.compile(self._forward_impl, dynamic=True)
+        self.info = ModelInfo(
+            name=opts.name, backend="torch", dtype=str(self.dtype).removeprefix("torch."),
+            device=str(self.device),
+            max_length=model_max_length(model.config, self.tokenizer, opts.max_length_tokens),
+            parameters=sum(p.numel() for p in model.parameters()), path=str(opts.path),
+            chat_template=bool(getattr(self.tokenizer, "chat_template", None)))
+
+    def prepare(self, batch: Sequence[Encoded]) -> _Batch:
+        width = max(len(e) for e in batch)
+        n = len(batch)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        types = torch.zeros((n, width), dtype=torch.long) if batch[0].token_type_ids else None
+        last = torch.empty(n, dtype=torch.long)
+        left = self.padding_side == "left"
+        for row, enc in enumerate(batch):
+            length = len(enc)
+            span = slice(width - length, width) if left else slice(0, length)
+            ids[row, span] = torch.tensor(enc.input_ids)
+            mask[row, span] = 1
+            if types is not None and enc.token_type_ids:
+                types[row, span] = torch.tensor(enc.token_type_ids)
+            last[row] = width - 1 if left else length - 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0) if self.decoder else None
+        return _Batch(ids, mask, types, positions, last)
+
+    def run(self, prepared: _Batch) -> list[float]:
+        with torch.inference_mode():
+            scores = self._forward(prepared)
+        return [float(s) + self.score_bias for s in scores.float().cpu().tolist()]
+
+    def _forward_impl(self, b: _Batch) -> torch.Tensor:
+        dev = self.device
+        ids, mask = b.input_ids.to(dev), b.attention_mask.to(dev)
+        if self.decoder:
+            base = getattr(self.model, self.model.base_model_prefix)
+            out = base(input_ids=ids, attention_mask=mask, position_ids=b.position_ids.to(dev)
+                       if b.position_ids is not None else None)
+            hidden = out.last_hidden_state  # (B, T, H)
+            rows = torch.arange(hidden.shape[0], device=dev)
+            last = hidden[rows, b.last_index.to(dev)]  # (B, H)
+            result: torch.Tensor = self.model.score(last)[:, 0]  # (B,)
+            return result
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if b.token_type_ids is not None:
+            kwargs["token_type_ids"] = b.token_type_ids.to(dev)
+        logits: torch.Tensor = self.model(**kwargs).logits  # (B, 1)
+        return logits[:, 0]
+
+    def close(self) -> None:
+        del self.model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
