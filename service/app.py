@@ -21,14 +21,16 @@ from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.models import ModelRegistry, build_registry
 from service.redis_sandbox import RedisSandbox
-from service.routes import execute, ops
+from service.routes import execute, ops, rerank, score
+from service.routes import models as models_route
 from service.routes import reward as reward_route
 from service.sandbox import LocalSandbox, SandboxBackend
 
 log = logging.getLogger("codereward.app")
 
 # Routers behind API-key auth. Each feature adds its router here.
-API_ROUTERS = [execute.router, reward_route.router]
+API_ROUTERS = [execute.router, reward_route.router, score.router, rerank.router,
+               models_route.router]
 
 
 def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
