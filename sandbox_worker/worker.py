@@ -149,8 +149,21 @@ class Worker:
         reply: Any = self._r.xreadgroup(GROUP, self.name, {self._keys.stream: ">"},
                                         count=count, block=int(self._s.read_block_s * 1000))
         for _stream, entries in reply or []:
+            if self._stop.is_set():  # SIGTERM came during the blocking read: hand them back
+                self._requeue(entries)
+                continue
             for entry_id, fields in entries:
                 self._dispatch(entry_id, fields)
+
+    def _requeue(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Put entries we will not run back at the stream's tail, with a fresh delivery count."""
+        pipe = self._r.pipeline(transaction=True)
+        for entry_id, fields in entries:
+            pipe.xadd(self._keys.stream, fields)  # type: ignore[arg-type]
+            pipe.xack(self._keys.stream, GROUP, entry_id)
+            pipe.xdel(self._keys.stream, entry_id)
+        pipe.execute()
+        log.info("draining: returned %d unstarted jobs to the queue", len(entries))
 
     def _claim(self, count: int) -> bool:
         """Take over jobs idle past claim_idle_s (their worker died); True if any."""

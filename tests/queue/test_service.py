@@ -1,0 +1,98 @@
+"""The HTTP service over the Redis backend: backpressure, deadlines, Redis restarts, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox_worker.protocol import Job
+from service.app import create_app
+from service.errors import DeadlineExceeded
+from service.metrics import Metrics
+from service.redis_sandbox import RedisSandbox
+from tests.queue.conftest import ReadyRegistry, WorkerProc, queue_settings
+from tests.servers import RedisServer, run_uvicorn
+
+
+def _body(n: int, tag: str = "", sleep_s: float = 0.0) -> dict[str, object]:
+    subs = [{"id": f"{tag}{i}",
+             "code": f"import time\ntime.sleep({sleep_s})\nv = {i}  # {tag}",
+             "tests": [f"assert v == {i}", "assert v == -1"]} for i in range(n)]
+    return {"submissions": subs, "timeout_s": 1.0}
+
+
+def test_full_stream_or_too_many_in_flight_answers_429(redis_server: RedisServer) -> None:
+    settings = queue_settings(redis_server.url, queue_max_length=3)
+    with run_uvicorn(create_app(settings, registry=ReadyRegistry())) as url:  # no worker runs
+        r = httpx.post(url + "/execute-tests", json=_body(4), timeout=30)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    settings = queue_settings(redis_server.url, max_sandbox_queue=2)
+    with run_uvicorn(create_app(settings, registry=ReadyRegistry())) as url:
+        r = httpx.post(url + "/execute-tests", json=_body(3, "b"), timeout=30)
+        assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+async def test_no_worker_means_deadline_exceeded(redis_server: RedisServer) -> None:
+    sandbox = RedisSandbox(redis_server.url, metrics=Metrics())
+    try:
+        with pytest.raises(DeadlineExceeded):
+            await sandbox.execute([Job(code="x = 1", tests=["assert x"], timeout_s=1,
+                                       memory_mb=256)], deadline_s=0.5)
+    finally:
+        await sandbox.aclose()
+
+
+async def test_redis_restart_mid_run(redis_server: RedisServer,
+                                     start_worker: Callable[..., WorkerProc]) -> None:
+    start_worker()
+    settings = queue_settings(redis_server.url, request_timeout_s=8.0)
+    deadline_s = 8.0  # deadline_for(): max(request_timeout_s, 1 s x 2 tests + 5)
+    with run_uvicorn(create_app(settings, registry=ReadyRegistry()), ready_path="/readyz") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=deadline_s + 10) as client:
+            async def one(k: int) -> tuple[int, float, httpx.Response]:
+                start = time.monotonic()
+                r = await client.post("/execute-tests", json=_body(4, f"r{k}-", 0.3))
+                return k, time.monotonic() - start, r
+
+            tasks = [asyncio.create_task(one(k)) for k in range(8)]
+            await asyncio.sleep(0.5)
+            redis_server.stop()
+            assert (await client.get("/readyz")).status_code == 503
+            down = await client.post("/execute-tests", json=_body(1, "down"))
+            assert down.status_code == 503
+            await asyncio.sleep(1.0)
+            redis_server.start()
+            answered = await asyncio.gather(*tasks)
+            for _k, elapsed, r in answered:
+                assert r.status_code in (200, 503, 504), r.text
+                assert elapsed < deadline_s + 5  # nobody hangs past the deadline
+                if r.status_code == 200:
+                    for i, res in enumerate(r.json()["results"]):
+                        assert res["passed"] == 1 and res["tests"][0]["status"] == "passed", i
+            for _ in range(300):  # readiness comes back by itself (no restart)
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/readyz")).status_code == 200
+            after = await client.post("/execute-tests", json=_body(3, "after"))
+            assert after.status_code == 200
+            assert [res["passed"] for res in after.json()["results"]] == [1, 1, 1]
+
+
+def test_worker_prints_masked_settings(start_worker: Callable[..., WorkerProc],
+                                       redis_server: RedisServer) -> None:
+    worker = start_worker(wait=False, CODEREWARD_REDIS_URL=(
+        f"redis://user:hunter2@127.0.0.1:{redis_server.port}/0"))
+    log: Path = worker.log
+    for _ in range(200):
+        if "settings" in log.read_text():
+            break
+        time.sleep(0.05)
+    text = log.read_text()
+    assert '"msg": "settings' in text and "***@127.0.0.1" in text
+    assert "hunter2" not in text
