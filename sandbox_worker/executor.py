@@ -1,108 +1,170 @@
-"""Executor: runs jobs in forked children (temporary simple version; hardened one follows)."""
+"""Executor: a pool of warm zygotes forking one isolated child per program (see isolation.py).
+
+Threads call `run(job)`; each asks a zygote for a fresh sandboxed child (one fork, ~1-3 ms,
+no interpreter start) and supervises it with `session.run_job`. At most `workers` programs run
+at once. Levels: "namespaces" (user/pid/net/mount/ipc/uts namespaces, read-only root, private
+tmpfs, unprivileged uid) or "none" (fork + rlimits + scrubbed env only); "auto" picks the
+strongest the host allows. ("bwrap" is accepted as a request for namespace isolation.)
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
+import math
 import os
-import select
-import signal
+import socket
+import subprocess
+import sys
 import threading
-import time
+from pathlib import Path
 
-from sandbox_worker.protocol import Job, JobResult, RunStatus, TestStatus, TestVerdict
+from sandbox_worker import isolation, session
+from sandbox_worker.protocol import Job, JobResult, RunStatus
 
-_ERR_CHARS = 300
+log = logging.getLogger("codereward.sandbox")
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from sandbox_worker.zygote import main; main()")
+NPROC = 256  # RLIMIT_NPROC for the sandbox uid (all sandboxes together when uid-mapped)
+FSIZE_MB = 64  # largest file and tmpfs size per program, MiB
+NOFILE = 256  # open files per program
+HELLO_TIMEOUT_S = 30.0
 
 
-def _child(job: Job, w: int) -> None:
-    def send(obj: object) -> None:
-        os.write(w, (json.dumps(obj) + "\n").encode())
+class SandboxUnavailable(RuntimeError):
+    """The requested isolation level cannot be set up on this host."""
 
-    try:
-        code = compile(job.code, "<program>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        send({"load": "syntax", "error": str(exc)[:_ERR_CHARS]})
-        return
-    env: dict[str, object] = {"__name__": "__solution__"}
-    try:
-        exec(code, env)
-    except BaseException as exc:
-        send({"load": "error", "error": f"{type(exc).__name__}: {exc}"[:_ERR_CHARS]})
-        return
-    send({"load": "ok"})
-    for test in job.tests:
+
+class _Zygote:
+    """One zygote process and its control socket."""
+
+    def __init__(self, level: str) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = parent
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT, _ROOT, str(child.fileno()), level],
+            pass_fds=[child.fileno()], env=dict(isolation.CLEAN_ENV),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
+        child.close()
+        parent.settimeout(HELLO_TIMEOUT_S)
         try:
-            exec(compile(test, "<test>", "exec"), env)
-            send({"s": "passed"})
-        except AssertionError as exc:
-            send({"s": "failed", "error": f"AssertionError: {exc}"[:_ERR_CHARS]})
-        except BaseException as exc:
-            send({"s": "error", "error": f"{type(exc).__name__}: {exc}"[:_ERR_CHARS]})
+            hello = json.loads(parent.recv(4096) or b'{"error": "zygote exited"}')
+        except (OSError, ValueError) as exc:
+            hello = {"error": f"no hello from zygote: {exc}"}
+        parent.settimeout(None)
+        if "error" in hello:
+            self.close()
+            raise SandboxUnavailable(str(hello["error"]))
+        self.level: str = hello["level"]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def spawn(self, limits: isolation.Limits) -> session.Child:
+        with self.lock:
+            self.sock.send(json.dumps({"limits": limits.__dict__}).encode())
+            msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
+        if len(fds) != 3 or not msg:
+            for fd in fds:
+                os.close(fd)
+            raise OSError("zygote did not answer")
+        pid = int(json.loads(msg)["pid"])
+        return session.Child(fds[0], fds[1], fds[2], pid, pgroup=self.level == "none")
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 class Executor:
-    """Pool of sandboxed program runs."""
+    """Runs jobs in isolated children forked from warm zygotes; thread-safe."""
 
     def __init__(self, workers: int, *, isolation: str = "auto") -> None:
-        self._sem = threading.Semaphore(workers)
+        if isolation not in ("auto", "bwrap", "namespaces", "none"):
+            raise ValueError(f"unknown isolation level {isolation!r}")
+        self._workers = max(1, workers)
+        self._requested = isolation
+        self._slots = threading.BoundedSemaphore(self._workers)
+        self._zygotes: list[_Zygote] = []
+        self._next = 0
+        self._lock = threading.Lock()
+        self._level = "none"
         self._closed = False
 
     @property
     def isolation(self) -> str:
-        return "none"
+        """Isolation level in force: "namespaces" or "none"."""
+        return self._level
 
     def start(self) -> None:
-        """Start the pool."""
+        """Start the zygotes, detecting the strongest isolation the host allows."""
+        n = 1 + (self._workers - 1) // 8  # one zygote forks ~500 children/s
+        want = "none" if self._requested == "none" else "namespaces"
+        try:
+            first = _Zygote(want)
+        except SandboxUnavailable as exc:
+            if self._requested != "auto":
+                raise
+            log.warning("namespace isolation unavailable, running unisolated",
+                        extra={"reason": str(exc)})
+            first = _Zygote("none")
+        self._zygotes = [first] + [_Zygote(first.level) for _ in range(n - 1)]
+        self._level = first.level
+        log.info("sandbox executor started",
+                 extra={"isolation": self._level, "workers": self._workers, "zygotes": n})
 
     def healthy(self) -> bool:
-        return not self._closed
+        """True when started, not closed, and every zygote is alive (dead ones are replaced)."""
+        if self._closed or not self._zygotes:
+            return False
+        with self._lock:
+            for i, z in enumerate(self._zygotes):
+                if not z.alive():
+                    self._zygotes[i] = self._replace(z)
+        return all(z.alive() for z in self._zygotes)
 
-    def close(self) -> None:
-        self._closed = True
+    def _replace(self, dead: _Zygote) -> _Zygote:
+        log.warning("zygote died; starting a new one", extra={"exit": dead.proc.poll()})
+        dead.close()
+        return _Zygote(self._level)
+
+    def _spawn(self, job: Job) -> session.Child:
+        limits = isolation.Limits(
+            memory_mb=job.memory_mb, nproc=NPROC, fsize_mb=FSIZE_MB, nofile=NOFILE,
+            cpu_s=math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1)
+        with self._lock:
+            index = self._next % len(self._zygotes)
+            self._next += 1
+            zygote = self._zygotes[index]
+        try:
+            return zygote.spawn(limits)
+        except OSError:
+            with self._lock:
+                if self._zygotes[index] is zygote:
+                    self._zygotes[index] = self._replace(zygote)
+                zygote = self._zygotes[index]
+            return zygote.spawn(limits)
 
     def run(self, job: Job) -> JobResult:
-        """Run one job; never raises for anything the program does."""
-        with self._sem:
-            return self._run(job)
-
-    def _run(self, job: Job) -> JobResult:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+        """Run one job (blocking). Never raises for anything the program does."""
+        if self._closed or not self._zygotes:
+            raise RuntimeError("executor is not running")
+        with self._slots:
             try:
-                os.close(r)
-                _child(job, w)
-            finally:
-                os._exit(0)
-        os.close(w)
-        buf = b""
-        lines: list[dict[str, str]] = []
-        deadline = time.monotonic() + job.timeout_s * (len(job.tests) + 1)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                break
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                lines.append(json.loads(line))
-        os.close(r)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        n = len(job.tests)
-        if not lines:
-            return JobResult.unrun(RunStatus.TIMEOUT, n)
-        head = lines[0]
-        if head["load"] == "syntax":
-            return JobResult.unrun(RunStatus.SYNTAX_ERROR, n, head.get("error"))
-        if head["load"] == "error":
-            return JobResult.unrun(RunStatus.LOAD_ERROR, n, head.get("error"))
-        verdicts = [TestVerdict(status=TestStatus(x["s"]), error=x.get("error"))
-                    for x in lines[1:n + 1]]
-        verdicts += [TestVerdict(status=TestStatus.TIMEOUT)] * (n - len(verdicts))
-        return JobResult.from_tests(RunStatus.OK, verdicts)
+                return session.run_job(self._spawn, job)
+            except Exception:
+                log.exception("sandbox failure")
+                return JobResult.unrun(RunStatus.KILLED, len(job.tests), "sandbox failure")
+
+    def close(self) -> None:
+        """Stop the zygotes; every running child dies with its zygote."""
+        self._closed = True
+        with self._lock:
+            for z in self._zygotes:
+                z.close()
+            self._zygotes = []

@@ -1,0 +1,329 @@
+"""Split an assert into program-dependent holes and a skeleton judged by the trusted side.
+
+`assert add(1, 2) == 3` becomes the skeleton `HOLE == 3` with the hole `add(1, 2)`: the child
+evaluates only the hole and sends its value as plain data; the comparison, and every operator
+that mixes a program value with a test constant (comparisons, arithmetic, `abs`, `round`,
+`math.isclose`, `isinstance`, ...), runs here on that plain data. So the program never sees the
+expected value, and no `__eq__`, `__sub__` or patched builtin of the program takes part.
+Statements other than top-level asserts (set-up lines, loops, asserts inside them) run in the
+child; asserts nested in them are judged by the child (the "in-sandbox" path).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_SEQ = 10_000_000  # longest sequence the trusted side builds or walks
+MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
+
+
+@dataclass(frozen=True)
+class Hole:
+    """A sub-expression evaluated in the child; `clean` ones see pristine builtins."""
+
+    src: str
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class Const:
+    """A value known on the trusted side."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operator evaluated on the trusted side; `kind` picks the rule, `args` are nodes."""
+
+    kind: str
+    args: tuple[Any, ...]
+    extra: Any = None
+
+
+Node = Hole | Const | Op
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A test as steps: ("exec", src) runs in the child, ("assert", node) is judged here."""
+
+    steps: tuple[tuple[str, Any], ...]
+    local: bool  # holes run in a per-test namespace (the test has set-up statements)
+    error: str | None = None  # the test itself does not parse
+
+
+def _guard_len(x: Any) -> Any:
+    try:
+        n = len(x)
+    except TypeError:
+        return x
+    if n > MAX_SEQ:
+        raise ValueError(f"sequence of {n} items too large")
+    return x
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*(_guard_len(a) for a in args), **kwargs)
+    return call
+
+
+_PLAIN_FUNCS: dict[str, Callable[..., Any]] = {
+        "abs": abs, "round": round, "len": len, "sorted": sorted, "set": set,
+        "frozenset": frozenset, "list": list, "tuple": tuple, "dict": dict, "sum": sum,
+        "min": min, "max": max, "all": all, "any": any, "bool": bool, "int": int,
+        "float": float, "str": str, "range": range, "isinstance": isinstance, "type": type,
+        "complex": complex, "isclose": math.isclose, "math.isclose": math.isclose,
+        "math.sqrt": math.sqrt, "math.fabs": math.fabs, "math.floor": math.floor,
+        "math.ceil": math.ceil, "math.isnan": math.isnan, "math.isinf": math.isinf,
+}
+SAFE_FUNCS = {name: _guarded(fn) for name, fn in _PLAIN_FUNCS.items()}
+SAFE_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
+              "tuple": tuple, "dict": dict, "set": set, "frozenset": frozenset,
+              "bytes": bytes, "complex": complex}
+SAFE_CONSTS = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf,
+               "math.nan": math.nan, "math.tau": math.tau}
+# calls the trusted side may evaluate even when every argument comes from the program,
+# because they compare or mix the program value with test constants
+_MIXING = {"isclose", "math.isclose", "isinstance"}
+
+_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+}
+_CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_,
+    ast.IsNot: operator.is_not, ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
+    ast.Invert: operator.invert,
+}
+
+
+def _size(x: Any) -> int:
+    if isinstance(x, int):
+        return x.bit_length()
+    if isinstance(x, str | bytes | list | tuple):
+        return len(x)
+    return 0
+
+
+def safe_binop(op: type[ast.operator], a: Any, b: Any) -> Any:
+    """Binary operator with guards against results too big to build."""
+    if (op is ast.Pow and isinstance(a, int) and isinstance(b, int) and b > 0
+            and max(1, a.bit_length()) * b > MAX_INT_BITS):
+        raise OverflowError("power too large")
+    if op is ast.LShift and isinstance(b, int) and b > MAX_INT_BITS:
+        raise OverflowError("shift too large")
+    if op is ast.Mult and (isinstance(a, int) or isinstance(b, int)):
+        seq, n = (a, b) if isinstance(b, int) else (b, a)
+        if (isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
+                and len(seq) * n > MAX_SEQ):
+            raise OverflowError("repetition too large")
+    return _BINOPS[op](a, b)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return None
+
+
+class _Planner:
+    """Builds the node tree of one assert expression."""
+
+    def __init__(self, local_names: set[str]) -> None:
+        self.local = local_names
+
+    def _trusted_name(self, dotted: str | None) -> bool:
+        if dotted is None:
+            return False
+        return dotted.split(".")[0] not in self.local and (
+            dotted in SAFE_FUNCS or dotted in SAFE_TYPES or dotted in SAFE_CONSTS)
+
+    def depends(self, node: ast.AST) -> bool:
+        """True when `node` may touch program state (any name not a trusted builtin)."""
+        if isinstance(node, ast.Attribute | ast.Name) and self._trusted_name(_dotted(node)):
+            return False
+        if isinstance(node, ast.Name):
+            return True
+        if isinstance(node, _SCOPES):  # only names free in a comprehension or lambda count
+            bound = {n.id for n in ast.walk(node)
+                     if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            if isinstance(node, ast.Lambda):
+                bound |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+            return any(self.depends(n) for n in ast.walk(node)
+                       if isinstance(n, ast.Name) and n.id not in bound)
+        return any(self.depends(child) for child in ast.iter_child_nodes(node))
+
+    def plan(self, node: ast.expr) -> Node:
+        if not self.depends(node):
+            return self._constant(node)
+        rule = self._operator(node)
+        return rule if rule is not None else Hole(ast.unparse(node))
+
+    def _constant(self, node: ast.expr) -> Node:
+        try:
+            return Const(evaluate(self._operator(node) or _fail(), _no_holes))
+        except Exception:
+            return Hole(ast.unparse(node), clean=True)
+
+    def _operator(self, node: ast.expr) -> Node | None:
+        p = self.plan
+        if isinstance(node, ast.Constant):
+            return Const(node.value)
+        if isinstance(node, ast.Compare):
+            return Op("cmp", (p(node.left), *(p(c) for c in node.comparators)),
+                      tuple(type(o) for o in node.ops))
+        if isinstance(node, ast.BoolOp):
+            return Op("and" if isinstance(node.op, ast.And) else "or",
+                      tuple(p(v) for v in node.values))
+        if isinstance(node, ast.UnaryOp):
+            return Op("unary", (p(node.operand),), type(node.op))
+        if isinstance(node, ast.BinOp):
+            return Op("bin", (p(node.left), p(node.right)), type(node.op))
+        if isinstance(node, ast.IfExp):
+            return Op("if", (p(node.test), p(node.body), p(node.orelse)))
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            if any(isinstance(e, ast.Starred) for e in node.elts):
+                return None
+            return Op(type(node).__name__.lower(), tuple(p(e) for e in node.elts))
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                return None
+            keys = tuple(p(k) for k in node.keys if k is not None)
+            return Op("dict", (*keys, *(p(v) for v in node.values)), len(keys))
+        dotted = _dotted(node)
+        if dotted is not None and self._trusted_name(dotted):
+            value = SAFE_CONSTS.get(dotted) or SAFE_TYPES.get(dotted) or SAFE_FUNCS[dotted]
+            return Const(value)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        return None
+
+    def _call(self, node: ast.Call) -> Node | None:
+        name = _dotted(node.func)
+        if not self._trusted_name(name) or name not in SAFE_FUNCS:
+            return None
+        args = [*node.args, *(k.value for k in node.keywords)]
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(
+                k.arg is None for k in node.keywords):
+            return None
+        planned = [self.plan(a) for a in args]
+        kw_nodes = dict(zip((k.arg for k in node.keywords), planned[len(node.args):],
+                            strict=True))
+        if not isinstance(kw_nodes.get("key", Const(None)), Const):
+            return None  # a key function needs the program: the whole call runs there
+        if name == "isinstance" and (len(planned) != 2 or not isinstance(planned[1], Const)):
+            return None
+        mixes = any(isinstance(x, Op) for x in planned) or any(
+            isinstance(x, Const) for x in planned) or name in _MIXING
+        if self.depends(node) and not mixes:
+            return None  # e.g. len(f(x)): the whole call is one program hole
+        if any(isinstance(x, Hole) and x.clean for x in planned):
+            return None
+        kw = tuple(k.arg for k in node.keywords)
+        return Op("call", (Const(SAFE_FUNCS[str(name)]), *planned), kw)
+
+
+def _fail() -> Node:
+    raise ValueError("not evaluable here")
+
+
+def _no_holes(hole: Hole) -> Any:
+    raise ValueError("needs the program")
+
+
+def evaluate(node: Node, fetch: Callable[[Hole], Any]) -> Any:
+    """Value of a node; holes come from `fetch` (the child), lazily and left to right."""
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Hole):
+        return fetch(node)
+    ev = functools.partial(evaluate, fetch=fetch)
+    kind, args = node.kind, node.args
+    if kind == "cmp":
+        left = ev(args[0])
+        for op, right_node in zip(node.extra, args[1:], strict=True):
+            right = ev(right_node)
+            if not _CMPOPS[op](left, right):
+                return False
+            left = right
+        return True
+    if kind == "and":
+        result: Any = True
+        for a in args:
+            result = ev(a)
+            if not result:
+                return result
+        return result
+    if kind == "or":
+        result = False
+        for a in args:
+            result = ev(a)
+            if result:
+                return result
+        return result
+    if kind == "unary":
+        return _UNARY[node.extra](ev(args[0]))
+    if kind == "bin":
+        return safe_binop(node.extra, ev(args[0]), ev(args[1]))
+    if kind == "if":
+        return ev(args[1]) if ev(args[0]) else ev(args[2])
+    if kind in ("tuple", "list", "set"):
+        items = [ev(a) for a in args]
+        return {"tuple": tuple, "list": list, "set": set}[kind](items)
+    if kind == "dict":
+        n = node.extra
+        return dict(zip([ev(a) for a in args[:n]], [ev(a) for a in args[n:]], strict=True))
+    if kind == "call":
+        fn = ev(args[0])
+        vals = [ev(a) for a in args[1:]]
+        n_kw = len(node.extra)
+        pos, kws = vals[:len(vals) - n_kw], vals[len(vals) - n_kw:]
+        return fn(*pos, **dict(zip(node.extra, kws, strict=True)))
+    raise ValueError(f"unknown node {kind}")
+
+
+def _assigned_names(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store | ast.Del):
+            names.add(sub.id)
+        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(sub.name)
+        elif isinstance(sub, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+    return names
+
+
+@functools.lru_cache(maxsize=8192)
+def make_plan(test: str) -> Plan:
+    """Plan of one test string (cached: RL batches repeat the same tests many times)."""
+    try:
+        tree = ast.parse(test, mode="exec")
+        planner = _Planner(_assigned_names(tree))
+        steps: list[tuple[str, Any]] = []
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assert):
+                steps.append(("assert", planner.plan(stmt.test)))
+            else:
+                steps.append(("exec", ast.unparse(stmt)))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return Plan((), False, f"test does not parse: {type(exc).__name__}")
+    return Plan(tuple(steps), any(kind == "exec" for kind, _ in steps))

@@ -1,0 +1,87 @@
+"""Runs inside the sandboxed child: loads the program once, then answers the supervisor's requests.
+
+The child never sees a whole test: the trusted supervisor sends only the sub-expressions that
+need the program ("holes", e.g. `add(1, 2)`) and compares the returned plain values itself.
+Every request carries a fresh nonce, so nothing written before a request can answer it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from typing import Any
+
+from sandbox_worker import values, wire
+
+ERROR_CHARS = 300  # longest error text sent back; the supervisor cuts again
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # program code + tests are far below this
+
+# Captured before any program runs: "clean" holes (program-independent expressions the
+# supervisor could not evaluate itself) see these builtins, not ones a program patched.
+_CLEAN_BUILTINS = dict(builtins.__dict__)
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, cut to ERROR_CHARS; never raises."""
+    try:
+        name = type(exc).__name__
+        text = str(exc)
+    except BaseException:
+        return "error (unprintable exception)"
+    out = f"{name}: {text}" if text else str(name)
+    return out[:ERROR_CHARS]
+
+
+def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
+    msg = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
+    try:
+        compiled = compile(msg["code"], "<program>", "exec")
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        wire.send(wfd, {"t": "syntax", "e": describe(exc)})
+        return None
+    glb: dict[str, Any] = {"__name__": "__solution__", "__builtins__": builtins}
+    try:
+        exec(compiled, glb)
+    except BaseException as exc:  # module-level code may raise anything, SystemExit included
+        wire.send(wfd, {"t": "load", "e": describe(exc)})
+        return None
+    wire.send(wfd, {"t": "ok"})
+    return glb
+
+
+def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
+    nonce = req["n"]
+    try:
+        if req.get("clean"):
+            scope: dict[str, Any] = {"__builtins__": dict(_CLEAN_BUILTINS)}
+        else:
+            scope = local if req.get("ns") == "l" else glb
+        if req["op"] == "exec":
+            exec(compile(req["src"], "<test>", "exec"), scope)
+            return {"n": nonce, "ok": True}
+        value = eval(compile(req["src"], "<test>", "eval"), scope)
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+        return {"n": nonce, "ok": True, "v": values.encode(value)}
+    except BaseException as exc:
+        return {"n": nonce, "ok": False, "x": type(exc).__name__[:80], "e": describe(exc)}
+
+
+def serve(rfd: int, wfd: int) -> None:
+    """Load the program from the first frame, then answer eval/exec requests until EOF."""
+    glb = _load(rfd, wfd)
+    if glb is None:
+        return
+    test_index, local = -1, glb
+    while True:
+        try:
+            req = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
+        except wire.WireError:
+            return
+        if req.get("t") != test_index:  # a fresh namespace per multi-statement test
+            test_index, local = req.get("t"), dict(glb)
+        answer = _answer(req, glb, local)
+        try:
+            wire.send(wfd, answer)
+        except (ValueError, OverflowError, RecursionError, TypeError) as exc:
+            wire.send(wfd, {"n": req["n"], "ok": False, "x": "ValueError",
+                            "e": f"result cannot be sent: {describe(exc)}"})

@@ -1,0 +1,250 @@
+"""Linux isolation primitives (ctypes over libc): namespaces, mounts, rlimits, privilege drop.
+
+Model ("namespaces" level). The zygote enters new user, mount, net, ipc, uts and pid namespaces
+once, builds a read-only root (system dirs and the Python installation only, no service files)
+and becomes pid 1 of its pid namespace. Per program, the zygote forks a child into a *fresh*
+pid namespace; the child takes a fresh mount namespace with private tmpfs /tmp, /dev/shm and
+its own /proc, lowers rlimits, scrubs its environment, closes every fd but its two pipes and
+drops to an unprivileged uid (65534 on the host) with no capabilities and no_new_privs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+SANDBOX_UID = 1000  # uid inside the namespace that programs run as
+HOST_NOBODY = 65534  # host uid it maps to when the service may map a second uid
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+             "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+             "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2)."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """setns(2)."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def mount(src: str | None, dst: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
+    """mount(2)."""
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else s.encode()
+
+    _check(_libc.mount(enc(src), dst.encode(), enc(fstype), flags, enc(data)), f"mount {dst}")
+
+
+def prctl(option: int, arg: int) -> None:
+    """prctl(2) with one argument."""
+    _check(_libc.prctl(option, arg, 0, 0, 0), "prctl")
+
+
+def _machine() -> str:
+    return os.uname().machine
+
+
+def drop_capabilities() -> None:
+    """Empty every capability set of this thread (capset v3)."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(_SYS_CAPSET[_machine()], header, data), "capset")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def enter_namespaces() -> bool:
+    """Enter new user/mount/net/ipc/uts/pid namespaces; True when a second uid is mapped.
+
+    A helper forked beforehand stays outside and writes the maps; that needs CAP_SETUID on the
+    host (root, as in a container). Otherwise only our own uid is mapped and programs run
+    as that uid with every capability dropped.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    r, w = os.pipe()
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - runs in the forked helper
+        code = 1
+        try:
+            os.close(w)
+            if os.read(r, 1) == b"x":
+                pid = os.getppid()
+                _write(f"/proc/{pid}/uid_map", f"0 {uid} 1\n{SANDBOX_UID} {HOST_NOBODY} 1\n")
+                _write(f"/proc/{pid}/gid_map", f"0 {gid} 1\n{SANDBOX_UID} {HOST_NOBODY} 1\n")
+                code = 0
+        except OSError:
+            code = 1
+        os._exit(code)
+    os.close(r)
+    try:
+        unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+                | CLONE_NEWPID)
+    except OSError:
+        os.close(w)
+        os.waitpid(helper, 0)
+        raise
+    os.write(w, b"x")
+    os.close(w)
+    _, status = os.waitpid(helper, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return True
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"0 {uid} 1\n")
+    _write("/proc/self/gid_map", f"0 {gid} 1\n")
+    return False
+
+
+def _bind_ro(src: str, dst: str) -> None:
+    mount(src, dst, None, MS_BIND | MS_REC)
+    mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _python_dirs(hidden: Path) -> list[str]:
+    """Installation dirs programs need (stdlib, site-packages), never the service's own tree."""
+    out: list[str] = []
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        p = Path(prefix).resolve()
+        if any(p == Path("/", d) or Path("/", d) in p.parents for d in SYSTEM_DIRS):
+            continue
+        if p == hidden or p in hidden.parents:  # the prefix holds the service: expose lib only
+            p = p / "lib"
+        out.append(str(p))
+    return sorted(set(out))
+
+
+def build_root(root: str, hidden: Path) -> None:
+    """Read-only root at `root`, pivot into it; `hidden` (the service tree) stays invisible."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    for d in SYSTEM_DIRS:
+        src = "/" + d
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), f"{root}/{d}")
+        elif os.path.isdir(src):
+            os.mkdir(f"{root}/{d}")
+            _bind_ro(src, f"{root}/{d}")
+    for src in _python_dirs(hidden):
+        if os.path.isdir(src):
+            os.makedirs(root + src, exist_ok=True)
+            _bind_ro(src, root + src)
+    for d in ("proc", "tmp", "dev", ".old"):
+        os.makedirs(f"{root}/{d}", exist_ok=True)
+    mount("tmpfs", f"{root}/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+    for dev in DEVICES:
+        open(f"{root}/dev/{dev}", "w").close()
+        mount(f"/dev/{dev}", f"{root}/dev/{dev}", None, MS_BIND)
+    os.mkdir(f"{root}/dev/shm")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _check(_libc.syscall(_SYS_PIVOT_ROOT[_machine()], root.encode(), f"{root}/.old".encode()),
+           "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-program resource limits."""
+
+    memory_mb: int  # RLIMIT_AS, MiB
+    cpu_s: int  # RLIMIT_CPU, seconds of CPU time for the whole program
+    nproc: int  # RLIMIT_NPROC: processes + threads of the sandbox uid
+    fsize_mb: int  # RLIMIT_FSIZE and the tmpfs size, MiB
+    nofile: int  # RLIMIT_NOFILE
+
+
+def private_mounts(limits: Limits) -> None:
+    """Fresh mount namespace with private tmpfs /tmp and /dev/shm and a /proc of our pid ns."""
+    unshare(CLONE_NEWNS)
+    opts = f"size={limits.fsize_mb}m,mode=1777"
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def set_limits(limits: Limits) -> None:
+    """Lower soft and hard rlimits for this process and its descendants."""
+    mib = 1024 * 1024
+    for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mib),
+                       (resource.RLIMIT_CPU, limits.cpu_s),
+                       (resource.RLIMIT_NPROC, limits.nproc),
+                       (resource.RLIMIT_FSIZE, limits.fsize_mb * mib),
+                       (resource.RLIMIT_NOFILE, limits.nofile),
+                       (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, (value, value))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the cap fail with EFBIG
+
+
+def drop_privileges(second_uid: bool) -> None:
+    """Become an unprivileged uid (or uid 0 with no capabilities); no_new_privs either way."""
+    if second_uid:
+        os.setgroups([])
+        os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    else:
+        drop_capabilities()
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def scrub_environment() -> None:
+    """Replace the environment with a minimal fixed one (no keys, tokens or service paths)."""
+    os.environ.clear()
+    os.environ.update(CLEAN_ENV)
+
+
+def keep_only_fds(keep: tuple[int, ...]) -> None:
+    """Close every fd except `keep`; 0, 1, 2 become /dev/null."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    lo = 3
+    for fd in sorted(keep):
+        os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 20)

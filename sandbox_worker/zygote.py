@@ -1,0 +1,136 @@
+"""The zygote: a warm, isolated parent that forks one sandboxed child per program.
+
+Started once per pool slot with a scrubbed environment, it never runs untrusted code and never
+sees program code or tests: it only forks children on request and hands their pipe ends (and a
+pidfd to kill them) back to the executor over a SOCK_SEQPACKET socket.
+"""
+
+from __future__ import annotations
+
+# Pre-imported so children start warm: the harness and what programs import most.
+import bisect  # noqa: F401
+import collections  # noqa: F401
+import dataclasses  # noqa: F401
+import functools  # noqa: F401
+import heapq  # noqa: F401
+import itertools  # noqa: F401
+import json
+import math  # noqa: F401
+import os
+import re  # noqa: F401
+import select
+import shutil
+import signal
+import socket
+import string  # noqa: F401
+import sys
+import tempfile
+import typing  # noqa: F401
+from pathlib import Path
+from typing import Any
+
+from sandbox_worker import harness, isolation
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class _Zygote:
+    def __init__(self, sock: socket.socket, level: str, second_uid: bool) -> None:
+        self.sock, self.level, self.second_uid = sock, level, second_uid
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if level != "none" else -1
+        self.tmpdirs: dict[int, str] = {}
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            tmp = self.tmpdirs.pop(pid, None)
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def spawn(self, limits: isolation.Limits) -> None:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        tmp = tempfile.mkdtemp(prefix="cr-") if self.level == "none" else None
+        if self.level != "none":
+            isolation.unshare(isolation.CLONE_NEWPID)  # the child is pid 1 of a fresh pid ns
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                self._child(req_r, resp_w, limits, tmp)
+                code = 0
+            finally:
+                os._exit(code)
+        if self.level != "none":
+            isolation.setns(self.own_pidns, isolation.CLONE_NEWPID)
+        if tmp:
+            self.tmpdirs[pid] = tmp
+        os.close(req_r)
+        os.close(resp_w)
+        pidfd = os.pidfd_open(pid)
+        try:
+            socket.send_fds(self.sock, [json.dumps({"pid": pid}).encode()],
+                            [req_w, resp_r, pidfd])
+        finally:
+            for fd in (req_w, resp_r, pidfd):
+                os.close(fd)
+
+    def _child(self, rfd: int, wfd: int, limits: isolation.Limits, tmp: str | None) -> None:
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setsid()
+        if self.level != "none":
+            isolation.private_mounts(limits)
+        isolation.keep_only_fds((rfd, wfd))
+        isolation.scrub_environment()
+        os.chdir(tmp or "/tmp")
+        if tmp:
+            os.environ["TMPDIR"] = os.environ["HOME"] = tmp
+        isolation.set_limits(limits)
+        if self.level != "none":
+            isolation.drop_privileges(self.second_uid)
+        harness.serve(rfd, wfd)
+
+    def serve(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.sock], [], [], 0.2)
+            self.reap()
+            if not ready:
+                continue
+            data = self.sock.recv(4096)
+            if not data:
+                return
+            req: dict[str, Any] = json.loads(data)
+            self.spawn(isolation.Limits(**req["limits"]))
+
+
+def _setup(level: str) -> tuple[str, bool]:
+    """Enter the isolation `level` asks for; returns the level reached and the uid mode."""
+    if level == "none":
+        return "none", False
+    second_uid = isolation.enter_namespaces()
+    pid = os.fork()  # the first child is pid 1 of the new pid namespace
+    if pid != 0:
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    isolation.build_root("/tmp", _REPO)  # a tmpfs over /tmp, in our private mount ns only
+    return "namespaces", second_uid
+
+
+def main() -> None:
+    """Entry point: `python -I -c ... <ctrl fd> <level>`; answers one hello frame, then serves."""
+    fd, level = int(sys.argv[1]), sys.argv[2]
+    sock = socket.socket(fileno=fd)
+    try:
+        reached, second_uid = _setup(level)
+    except OSError as exc:
+        sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
+        return
+    sock.send(json.dumps({"level": reached, "uid": second_uid}).encode())
+    _Zygote(sock, reached, second_uid).serve()
