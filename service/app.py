@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +26,16 @@ from service.routes import execute, ops, rerank, score
 from service.routes import models as models_route
 from service.routes import reward as reward_route
 from service.sandbox import LocalSandbox, SandboxBackend
+from service.schemas import ErrorBody
 
 log = logging.getLogger("codereward.app")
+
+# Answers every API route can give (auth, body limit, not ready or draining): in the OpenAPI.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API keys configured; key missing or wrong"},
+    413: {"model": ErrorBody, "description": "body over the configured size limit"},
+    503: {"model": ErrorBody, "description": "not ready, or shutting down (see Retry-After)"},
+}
 
 # Routers behind API-key auth. Each feature adds its router here.
 API_ROUTERS = [execute.router, reward_route.router, score.router, rerank.router,
@@ -113,7 +122,7 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
     _install_error_handlers(app, metrics)
     auth = [Depends(check_api_key)]
     for router in API_ROUTERS:
-        app.include_router(router, dependencies=auth)
+        app.include_router(router, dependencies=auth, responses=COMMON_ERRORS)
     app.include_router(ops.router)  # /healthz, /readyz, /metrics: no auth (API.md)
     app.state.inflight = InFlight()
     # added before RequestContextMiddleware, so inside it: drain 503s get ids and metrics
