@@ -1,0 +1,43 @@
+"""Real executor fixtures: one warm pool per session, real namespace isolation when allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sandbox_worker.executor import Executor
+from sandbox_worker.protocol import Job, JobResult
+
+
+@pytest.fixture(scope="session")
+def executor() -> Iterator[Executor]:
+    """The executor at the strongest isolation this host allows."""
+    ex = Executor(workers=2, isolation="auto")
+    ex.start()
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+@pytest.fixture(scope="session")
+def isolated(executor: Executor) -> Executor:
+    """The executor, or a skip when the host allows no namespace isolation."""
+    if executor.isolation != "namespaces":
+        pytest.skip("this host allows no namespace isolation")
+    return executor
+
+
+@pytest.fixture
+def run(executor: Executor) -> Callable[..., JobResult]:
+    """run(code, tests, timeout_s=2.0, memory_mb=512) -> JobResult, checking pool health."""
+
+    def _run(code: str, tests: list[str], timeout_s: float = 2.0,
+             memory_mb: int = 512) -> JobResult:
+        result = executor.run(Job(code=code, tests=tests, timeout_s=timeout_s,
+                                  memory_mb=memory_mb))
+        assert executor.healthy()
+        return result
+
+    return _run

@@ -1,0 +1,176 @@
+"""Hostile programs: each tries to forge a verdict or hurt the host. None may gain a pass."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox_worker.executor import Executor
+from sandbox_worker.protocol import JobResult, RunStatus
+from sandbox_worker.protocol import TestStatus as TS
+
+# An honest f would be `return x + 1`; every attack program gets these tests.
+TESTS = ["assert f(1) == 2", "assert f(2) == 3", "assert abs(f(3) - 4.0) < 1e-9",
+         "assert math.isclose(f(4), 5)", "assert sorted(f(5)) == [6]"]
+SENTINEL = Path("/tmp/codereward-hostile-sentinel")
+
+FAKE_FRAMES = '''
+import json, os, struct
+def _frame(obj):
+    data = json.dumps(obj).encode()
+    return struct.pack(">I", len(data)) + data
+FAKES = b"".join(_frame(o) for o in (
+    {"t": "ok"}, {"n": "0" * 16, "ok": True, "v": 2}, {"s": "passed"}, {"ok": True, "v": True}))
+def spray():
+    for fd in range(0, 64):
+        try:
+            os.write(fd, FAKES + b"passed\\n" * 4)
+        except OSError:
+            pass
+'''
+
+ATTACKS: dict[str, tuple[str, float]] = {
+    "sys_exit_at_load": ("import sys\nsys.exit(0)", 1.0),
+    "os_exit_at_load": ("import os\nos._exit(0)", 1.0),
+    "os_exit_in_test": ("import os\ndef f(x):\n    os._exit(0)", 1.0),
+    "systemexit_in_test": ("def f(x):\n    raise SystemExit(0)", 1.0),
+    "sigkill_self": ("import os, signal\ndef f(x):\n    os.kill(os.getpid(), signal.SIGKILL)",
+                     1.0),
+    "sigstop_self": ("import os, signal\ndef f(x):\n    os.kill(os.getpid(), signal.SIGSTOP)\n"
+                     "    return 0", 0.5),
+    "abort": ("import os\ndef f(x):\n    os.abort()", 1.0),
+    "kill_parent_and_group": (
+        "import os, signal\ndef f(x):\n    for p in (os.getppid(), 0, -1):\n        try:\n"
+        "            os.kill(p, signal.SIGKILL)\n        except OSError:\n            pass\n",
+        1.0),
+    "fake_stdout_lines": ("def f(x):\n    print('passed\\n' * 100)\n    print('{\"ok\": true}')\n"
+                          "    return -1", 1.0),
+    "fake_frames_on_every_fd_at_load": (FAKE_FRAMES + "spray()\ndef f(x):\n    return -1", 1.0),
+    "fake_frames_on_every_fd_in_test": (FAKE_FRAMES + "def f(x):\n    spray()\n    return -1",
+                                        1.0),
+    "close_all_fds": ("import os\ndef f(x):\n    os.closerange(0, 1024)\n    return x + 1", 1.0),
+    "patch_assertionerror_and_builtins": (
+        "import builtins\nclass Never(Exception):\n    pass\nbuiltins.AssertionError = Never\n"
+        "builtins.abs = lambda v: 0\nbuiltins.sorted = lambda v: v\n"
+        "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return -1", 1.0),
+    "shadow_builtins_in_module": ("abs = lambda v: 0\nimport math\nmath = type('M', (), "
+                                  "{'isclose': staticmethod(lambda *a, **k: True)})\n"
+                                  "def f(x):\n    return -1", 1.0),
+    "eq_always_true": ("class A:\n    def __eq__(self, o):\n        return True\n"
+                       "    def __sub__(self, o):\n        return 0\n    def __float__(self):\n"
+                       "        return 5.0\n    def __lt__(self, o):\n        return True\n"
+                       "    __hash__ = object.__hash__\ndef f(x):\n    return A()", 1.0),
+    "int_subclass_eq_true": ("class I(int):\n    def __eq__(self, o):\n        return True\n"
+                             "    def __sub__(self, o):\n        return 0\n"
+                             "    __hash__ = int.__hash__\ndef f(x):\n    return I(-7)", 1.0),
+    "str_and_list_subclass_eq_true": (
+        "class S(list):\n    def __eq__(self, o):\n        return True\n"
+        "def f(x):\n    return S([x])", 1.0),
+    "atexit_and_del_hooks": ("import atexit\natexit.register(lambda: print('passed'))\n"
+                             "class D:\n    def __del__(self):\n        print('passed')\n"
+                             "d = D()\ndef f(x):\n    return -1", 1.0),
+    "patch_harness_encoder": (
+        "import sys\nvals = sys.modules['sandbox_worker.values']\n"
+        "vals.encode = lambda v: ['x', 'forged']\nh = sys.modules['sandbox_worker.harness']\n"
+        "h.describe = lambda e: 'passed'\ndef f(x):\n    raise AssertionError('x')", 1.0),
+    "gc_hunt_for_expected_values": (
+        "import gc\nFOUND = [o for o in gc.get_objects() if isinstance(o, dict) and 'n' in o]\n"
+        "def f(x):\n    for o in gc.get_objects():\n        if isinstance(o, str) and '==' in o:\n"
+        "            return o\n    return -1", 1.0),
+    "settrace_rewrites_frames": (
+        "import sys\ndef tracer(frame, event, arg):\n    if event == 'return':\n"
+        "        frame.f_locals.update(value=True)\n    return tracer\nsys.settrace(tracer)\n"
+        "def f(x):\n    return -1", 1.0),
+    "thread_spams_response_pipe": (
+        FAKE_FRAMES + "import threading, time\ndef loop():\n    while True:\n        spray()\n"
+        "        time.sleep(0.001)\nthreading.Thread(target=loop, daemon=True).start()\n"
+        "def f(x):\n    time.sleep(0.05)\n    return -1", 1.0),
+    "infinite_loop": ("def f(x):\n    while True:\n        pass", 0.3),
+    "sleep_forever": ("import time\ndef f(x):\n    time.sleep(10**6)", 0.3),
+    "loop_at_load": ("while True:\n    pass", 0.3),
+    "memory_bomb": ("def f(x):\n    b = bytearray(8 * 1024**3)\n    return x + 1", 1.0),
+    "memory_growth": ("def f(x):\n    a = []\n    while True:\n        a.append(' ' * 10**7)",
+                      1.0),
+    "fork_bomb": ("import os\ndef f(x):\n    while True:\n        try:\n            os.fork()\n"
+                  "        except OSError:\n            pass", 0.5),
+    "output_flood": ("import sys\ndef f(x):\n    while True:\n        sys.stdout.write('x' * 65536)\n"
+                     "        sys.stderr.write('y' * 65536)", 0.3),
+    "deep_recursion": ("import sys\nsys.setrecursionlimit(10**7)\ndef f(x):\n    return f(x + 1)",
+                       1.0),
+    "thread_spam": ("import threading, time\ndef f(x):\n    while True:\n"
+                    "        threading.Thread(target=time.sleep, args=(100,)).start()", 0.5),
+    "disk_fill": ("def f(x):\n    with open('/tmp/fill', 'wb') as fh:\n        while True:\n"
+                  "            fh.write(b'x' * 2**20)", 1.0),
+    "network_and_dns": ("import socket\ndef f(x):\n    socket.getaddrinfo('example.com', 80)\n"
+                        "    socket.create_connection(('1.1.1.1', 53), timeout=0.2)\n"
+                        "    return x + 1", 1.0),
+    "write_outside_sandbox": (f"def f(x):\n    open({str(SENTINEL)!r}, 'w').write('pwned')\n"
+                              "    open('/usr/pwned', 'w').write('pwned')\n    return x + 1", 1.0),
+    "huge_return_value": ("def f(x):\n    return [0] * (10**8)", 1.0),
+    "cyclic_return_value": ("def f(x):\n    a = []\n    a.append(a)\n    return a", 1.0),
+    "generator_that_never_ends": ("import itertools\ndef f(x):\n    return itertools.count()",
+                                  0.3),
+    "syntax_error": ("def f(x) return x + 1", 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_gains_no_pass(name: str, run: Callable[..., JobResult],
+                              executor: Executor) -> None:
+    code, timeout_s = ATTACKS[name]
+    result = run(code, TESTS, timeout_s=timeout_s, memory_mb=256)
+    assert result.passed == 0, result
+    assert result.pass_rate == 0.0
+    assert result.total == len(TESTS) == len(result.tests)
+    assert result.status in set(RunStatus)
+    assert all(t.status is not TS.PASSED for t in result.tests)
+    assert all(t.error is None or len(t.error) <= 300 for t in result.tests)
+    # the pool still serves an honest program correctly right after
+    ok = run("def f(x):\n    return x + 1", ["assert f(1) == 2"])
+    assert ok.passed == 1
+
+
+def test_specific_statuses(run: Callable[..., JobResult]) -> None:
+    assert run(*_attack("syntax_error")).status is RunStatus.SYNTAX_ERROR
+    assert run(*_attack("sys_exit_at_load")).status is RunStatus.LOAD_ERROR
+    assert run(*_attack("os_exit_at_load")).status is RunStatus.KILLED
+    assert run(*_attack("loop_at_load"), timeout_s=0.3).status is RunStatus.TIMEOUT
+    loop = run(*_attack("infinite_loop"), timeout_s=0.3)
+    assert loop.status is RunStatus.OK
+    assert {t.status for t in loop.tests} == {TS.TIMEOUT}
+    exits = run(*_attack("os_exit_in_test"))
+    assert {t.status for t in exits.tests} == {TS.KILLED}
+
+
+def _attack(name: str) -> tuple[str, list[str]]:
+    return ATTACKS[name][0], TESTS
+
+
+def test_timeout_then_later_tests_still_run(run: Callable[..., JobResult]) -> None:
+    code = "def f(x):\n    while x == 1:\n        pass\n    return x + 1"
+    result = run(code, ["assert f(1) == 2", "assert f(2) == 3", "assert f(3) == 4"],
+                 timeout_s=0.3)
+    assert [t.status for t in result.tests] == [TS.TIMEOUT, TS.PASSED,
+                                                TS.PASSED]
+    assert result.passed == 2
+
+
+def test_nothing_written_outside_and_no_survivors(isolated: Executor,
+                                                  run: Callable[..., JobResult]) -> None:
+    run(*_attack("write_outside_sandbox"))
+    assert not SENTINEL.exists()
+    assert not Path("/usr/pwned").exists()
+    # a daemon that renames itself and leaves the program's session must still die with it
+    run("import ctypes, os, time\nif os.fork() == 0:\n    os.setsid()\n"
+        "    ctypes.CDLL(None).prctl(15, b'crsurvivor', 0, 0, 0)\n    time.sleep(1000)\n"
+        "time.sleep(0.2)\ndef f(x):\n    return x", ["assert f(1) == 1"])
+    for _ in range(50):
+        out = subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout
+        if "crsurvivor" not in out.split():
+            break
+        time.sleep(0.1)
+    assert "crsurvivor" not in out.split()
