@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+import types
 from typing import Any
 
 from sandbox_worker import values, wire
@@ -39,7 +40,9 @@ def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         wire.send(wfd, {"t": "syntax", "e": describe(exc)})
         return None
-    glb: dict[str, Any] = {"__name__": "__solution__", "__builtins__": builtins}
+    module = types.ModuleType("__solution__")  # a real module: dataclasses, pickle need one
+    sys.modules["__solution__"] = module
+    glb: dict[str, Any] = module.__dict__
     try:
         exec(compiled, glb)
     except BaseException as exc:  # module-level code may raise anything, SystemExit included

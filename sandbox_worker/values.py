@@ -115,7 +115,9 @@ def _enc_object(v: Any, d: int, b: _Budget, p: set[int]) -> Any:
             return ["o", "numpy.ndarray", ["d", ["tolist", _enc(v.tolist(), d, b, p)]], True]
         if hasattr(v, "item"):
             return _enc(v.item(), d, b, p)
-    if isinstance(v, types.FunctionType | types.ModuleType | type | types.BuiltinFunctionType):
+    if isinstance(v, type):
+        return ["T", _qualname(v)]
+    if isinstance(v, types.FunctionType | types.ModuleType | types.BuiltinFunctionType):
         return ["x", cls.__name__]
     fields: dict[str, Any] = {}
     with contextlib.suppress(AttributeError, TypeError):
@@ -213,6 +215,10 @@ def _float(x: Any) -> float:
     return float(x)
 
 
+_BUILTIN_TYPES: dict[str, type] = {
+    f"builtins.{t.__name__}": t for t in (int, float, str, bool, list, tuple, dict, set, frozenset,
+                                          bytes, bytearray, complex, type(None), range, object)}
+
 _DECODERS: dict[str, Any] = {
     "I": lambda r: int(r[0], 16),
     "b": lambda r: bytes.fromhex(r[0]),
@@ -235,5 +241,6 @@ _DECODERS: dict[str, Any] = {
     "e": lambda r: Obj(f"enum {r[0]}", {"name": str(r[1])}, True),
     "o": _obj,
     "x": lambda r: Opaque(str(r[0])[:80]),
+    "T": lambda r: _BUILTIN_TYPES.get(str(r[0])) or Obj(f"class {r[0]}", {}, True),
 }
 

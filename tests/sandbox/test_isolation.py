@@ -1,0 +1,97 @@
+"""What a program can see and touch under namespace isolation (real namespaces, no mocks)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox_worker.executor import Executor
+from sandbox_worker.protocol import JobResult
+from sandbox_worker.protocol import TestStatus as TS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _probe(run: Callable[..., JobResult], body: str, expected: str,
+           memory_mb: int = 512) -> JobResult:
+    """Run `probe()` whose body is `body`; the test asserts its value equals `expected`."""
+    code = "import os, socket, sys\ndef probe():\n" + "".join(
+        f"    {line}\n" for line in body.splitlines())
+    return run(code, [f"assert probe() == {expected}"], memory_mb=memory_mb)
+
+
+@pytest.fixture(autouse=True)
+def _needs_namespaces(isolated: Executor) -> None:
+    """Every test here needs the namespace level."""
+
+
+def test_level_is_reported(isolated: Executor) -> None:
+    assert isolated.isolation == "namespaces"
+    assert isolated.healthy()
+
+
+def test_cannot_see_service_secrets(run: Callable[..., JobResult]) -> None:
+    # the secret is in the test process env; the zygotes started before never had it, and
+    # children get a fixed scrubbed environment anyway
+    os.environ["CODEREWARD_API_KEYS"] = "super-secret-key"
+    try:
+        r = _probe(run, "return sorted(k for k in os.environ if 'CODEREWARD' in k or 'KEY' in k)",
+                   "[]")
+        assert r.tests[0].status is TS.PASSED, r
+    finally:
+        del os.environ["CODEREWARD_API_KEYS"]
+
+
+def test_repo_files_are_invisible(run: Callable[..., JobResult]) -> None:
+    target = REPO / "service" / "config.py"
+    assert target.exists()
+    r = _probe(run, f"return os.path.exists({str(target)!r})", "False")
+    assert r.tests[0].status is TS.PASSED, r
+    r = _probe(run, f"open({str(target)!r}).read()\nreturn 1", "1")
+    assert r.tests[0].status is TS.ERROR and "FileNotFoundError" in (r.tests[0].error or "")
+
+
+def test_only_loopback_and_no_network(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "return sorted(n for _, n in socket.if_nameindex())", "['lo']")
+    assert r.tests[0].status is TS.PASSED, r
+    r = _probe(run, "socket.create_connection(('1.1.1.1', 53), timeout=1)\nreturn 1", "1")
+    assert r.tests[0].status is TS.ERROR and "OSError" in (r.tests[0].error or "")
+    r = _probe(run, "socket.getaddrinfo('example.com', 80)\nreturn 1", "1")
+    assert r.tests[0].status is TS.ERROR
+
+
+def test_pid_one_and_alone(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "return (os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))",
+               "(1, ['1'])")
+    assert r.tests[0].status is TS.PASSED, r
+
+
+def test_unprivileged_and_read_only_outside_tmp(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "return (os.getuid() != 0, os.getcwd())", "(True, '/tmp')")
+    assert r.tests[0].status is TS.PASSED, r
+    for path in ("/usr/x", "/etc/x", "/x", "/proc/sys/kernel/hostname"):
+        r = _probe(run, f"open({path!r}, 'w').write('x')\nreturn 1", "1")
+        assert r.tests[0].status is TS.ERROR, (path, r)
+    r = _probe(run, "open('/etc/shadow').read()\nreturn 1", "1")
+    assert r.tests[0].status is TS.ERROR
+
+
+def test_tmp_is_private_per_program(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "open('/tmp/left-behind', 'w').write('x')\nreturn 1", "1")
+    assert r.tests[0].status is TS.PASSED
+    r = _probe(run, "return os.listdir('/tmp')", "[]")
+    assert r.tests[0].status is TS.PASSED, r
+    assert not Path("/tmp/left-behind").exists()
+
+
+def test_only_the_harness_pipes_are_open(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "return len(os.listdir('/proc/self/fd'))", "6")  # 0-2, 2 pipes, listdir's
+    assert r.tests[0].status is TS.PASSED, r
+
+
+def test_memory_limit_applies(run: Callable[..., JobResult]) -> None:
+    r = _probe(run, "b = bytearray(300 * 2**20)\nreturn len(b)", str(300 * 2**20), memory_mb=256)
+    assert r.tests[0].status is TS.ERROR and "MemoryError" in (r.tests[0].error or "")
