@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from service.app import create_app
+from service.config import Settings
 from tests.deploy.kustomize import render
+from tests.servers import run_uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -60,3 +65,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     return out
+
+
+def app_settings(model: Path, **overrides: object) -> Settings:
+    """Small limits, so fuzzed bodies hit them and programs stay short."""
+    base: dict[str, object] = dict(
+        models=f"tiny={model}", device="cpu", backend="torch", sandbox_workers=2,
+        default_timeout_s=1.0, max_timeout_s=2.0, max_items=32, max_candidates=16,
+        max_submissions=8, max_tests=8, max_text_chars=4000, max_length_tokens=128,
+        request_timeout_s=60.0, log_json=False, access_log=False)
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def live(tiny_model: Path) -> Iterator[str]:
+    """The real app (tiny model, real LocalSandbox) served on loopback, ready."""
+    with run_uvicorn(create_app(app_settings(tiny_model)), ready_path="/readyz") as url:
+        assert httpx.get(url + "/readyz").status_code == 200
+        yield url

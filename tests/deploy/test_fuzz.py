@@ -9,41 +9,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from service.app import create_app
-from service.config import Settings
+from tests.deploy.conftest import app_settings
 from tests.servers import run_uvicorn
 
-EXAMPLES = 25  # per operation and mode: ~8 operations x 2 modes, well under a minute
+EXAMPLES = 20  # per operation and mode: ~8 operations x 2 modes, well under a minute
 KEY = "fuzz-key"
 # the error table of API.md: statuses a route may answer beyond what its OpenAPI lists
 API_ERRORS = {400, 401, 404, 413, 422, 429, 503, 504}
-
-
-def app_settings(model: Path, **overrides: object) -> Settings:
-    """Small limits, so fuzzed bodies hit them and programs stay short."""
-    base: dict[str, object] = dict(
-        models=f"tiny={model}", device="cpu", backend="torch", sandbox_workers=2,
-        default_timeout_s=1.0, max_timeout_s=2.0, max_items=32, max_candidates=16,
-        max_submissions=8, max_tests=8, max_text_chars=4000, max_length_tokens=128,
-        request_timeout_s=60.0, log_json=False, access_log=False)
-    base.update(overrides)
-    return Settings(_env_file=None, **base)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def live(tiny_model: Path) -> Iterator[str]:
-    with run_uvicorn(create_app(app_settings(tiny_model)), ready_path="/readyz") as url:
-        assert httpx.get(url + "/readyz").status_code == 200
-        yield url
 
 
 def fuzz_operation(url: str, operation: schemathesis.APIOperation, mode: GenerationMode,
