@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from sandbox_worker.protocol import Job, JobEnvelope, JobResult, ResultEnvelope
 from sandbox_worker.queue import SUBMIT_LUA, QueueKeys
 from service.config import Settings
-from service.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError
+from service.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError, Unprocessable
 from service.metrics import Metrics
 from service.sandbox import record_results
 
@@ -102,6 +102,8 @@ class RedisSandbox:
     async def execute(self, jobs: Sequence[Job], *, deadline_s: float) -> list[JobResult]:
         if self._closed:
             raise NotReady("sandbox backend is shutting down")
+        if not jobs:
+            return []
         if self._in_flight + len(jobs) > self._max_in_flight:
             raise Overloaded(f"sandbox queue full ({self._in_flight} programs in flight)",
                              retry_after_s=2)
@@ -123,7 +125,10 @@ class RedisSandbox:
         return results
 
     async def _gather(self, jobs: Sequence[Job], claim_ttl_s: int) -> list[JobResult]:
-        ids = [job.job_id() for job in jobs]
+        try:
+            ids = [job.job_id() for job in jobs]
+        except UnicodeEncodeError as exc:  # lone surrogates (JSON "\ud800") have no UTF-8
+            raise Unprocessable("code and tests must be valid Unicode text") from exc
         mine: dict[str, _Wait] = {}
         new: list[str] = []
         loop = asyncio.get_running_loop()

@@ -96,3 +96,12 @@ def test_worker_prints_masked_settings(start_worker: Callable[..., WorkerProc],
     text = log.read_text()
     assert '"msg": "settings' in text and "***@127.0.0.1" in text
     assert "hunter2" not in text
+
+
+def test_text_without_utf8_form_is_422_not_500(redis_server: RedisServer) -> None:
+    settings = queue_settings(redis_server.url)
+    with run_uvicorn(create_app(settings, registry=ReadyRegistry())) as url:
+        body = '{"submissions": [{"code": "x = \\"\\ud800\\"", "tests": ["assert x"]}]}'
+        r = httpx.post(url + "/execute-tests", content=body,
+                       headers={"content-type": "application/json"}, timeout=30)
+        assert r.status_code == 422 and "Unicode" in r.text, r.text
