@@ -327,3 +327,27 @@ def make_plan(test: str) -> Plan:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return Plan((), False, f"test does not parse: {type(exc).__name__}")
     return Plan(tuple(steps), any(kind == "exec" for kind, _ in steps))
+
+
+def eager_holes(plan: Plan) -> list[Hole] | None:
+    """Holes of a test in evaluation order, when they can all be asked for up front.
+
+    None when the test has set-up statements, short-circuits (and/or/if, chained
+    comparisons) or clean holes (their source is an expected value: the child must not see
+    it before the program's own values are in).
+    """
+    if plan.error or plan.local:
+        return None
+    holes: list[Hole] = []
+
+    def walk(node: Node) -> bool:
+        if isinstance(node, Hole):
+            holes.append(node)
+            return not node.clean
+        if isinstance(node, Const):
+            return True
+        if node.kind in ("and", "or", "if") or (node.kind == "cmp" and len(node.extra) > 1):
+            return False
+        return all(walk(a) for a in node.args)
+
+    return holes if all(walk(step) for _, step in plan.steps) else None

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
+import queue
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from sandbox_worker import isolation, session
+from sandbox_worker import session
+from sandbox_worker.isolation import CLEAN_ENV, Limits
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 
 log = logging.getLogger("codereward.sandbox")
@@ -46,7 +47,7 @@ class _Zygote:
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT, _ROOT, str(child.fileno()), level],
-            pass_fds=[child.fileno()], env=dict(isolation.CLEAN_ENV),
+            pass_fds=[child.fileno()], env=dict(CLEAN_ENV),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
         child.close()
         parent.settimeout(HELLO_TIMEOUT_S)
@@ -63,7 +64,7 @@ class _Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def spawn(self, limits: isolation.Limits) -> session.Child:
+    def spawn(self, limits: Limits) -> session.Child:
         with self.lock:
             self.sock.send(json.dumps({"limits": limits.__dict__}).encode())
             msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
@@ -84,7 +85,8 @@ class _Zygote:
 class Executor:
     """Runs jobs in isolated children forked from warm zygotes; thread-safe."""
 
-    def __init__(self, workers: int, *, isolation: str = "auto") -> None:
+    def __init__(self, workers: int, *, isolation: str = "auto", nproc: int = NPROC,
+                 fsize_mb: int = FSIZE_MB, nofile: int = NOFILE) -> None:
         if isolation not in ("auto", "bwrap", "namespaces", "none"):
             raise ValueError(f"unknown isolation level {isolation!r}")
         self._workers = max(1, workers)
@@ -95,6 +97,10 @@ class Executor:
         self._lock = threading.Lock()
         self._level = "none"
         self._closed = False
+        self._limits = Limits(nproc=nproc, fsize_mb=fsize_mb, nofile=nofile)
+        self._spares: queue.Queue[session.Child] = queue.Queue()
+        self._wake = threading.Event()
+        self._refiller: threading.Thread | None = None
 
     @property
     def isolation(self) -> str:
@@ -115,6 +121,10 @@ class Executor:
             first = _Zygote("none")
         self._zygotes = [first] + [_Zygote(first.level) for _ in range(n - 1)]
         self._level = first.level
+        self._refiller = threading.Thread(target=self._refill, name="sandbox-spares",
+                                          daemon=True)
+        self._refiller.start()
+        self._wake.set()
         log.info("sandbox executor started",
                  extra={"isolation": self._level, "workers": self._workers, "zygotes": n})
 
@@ -133,22 +143,52 @@ class Executor:
         dead.close()
         return _Zygote(self._level)
 
-    def _spawn(self, job: Job) -> session.Child:
-        limits = isolation.Limits(
-            memory_mb=job.memory_mb, nproc=NPROC, fsize_mb=FSIZE_MB, nofile=NOFILE,
-            cpu_s=math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1)
+    def _fork_child(self) -> session.Child:
         with self._lock:
             index = self._next % len(self._zygotes)
             self._next += 1
             zygote = self._zygotes[index]
         try:
-            return zygote.spawn(limits)
+            return zygote.spawn(self._limits)
         except OSError:
             with self._lock:
                 if self._zygotes[index] is zygote:
                     self._zygotes[index] = self._replace(zygote)
                 zygote = self._zygotes[index]
-            return zygote.spawn(limits)
+            return zygote.spawn(self._limits)
+
+    def _spawn(self) -> session.Child:
+        """A fresh child: a pre-forked spare when one is ready (hides fork + set-up)."""
+        self._wake.set()
+        while True:
+            try:
+                child = self._spares.get_nowait()
+            except queue.Empty:
+                return self._fork_child()
+            if not child.exited():
+                return child
+            child.kill()  # its zygote died since: just close it
+
+    def _refill(self) -> None:
+        """Keep `workers` spare children forked and waiting (background thread)."""
+        while not self._closed:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            while not self._closed and self._spares.qsize() < self._workers:
+                try:
+                    child = self._fork_child()
+                except Exception:
+                    log.exception("could not fork a spare child")
+                    break
+                self._spares.put(child)
+        self._drain_spares()
+
+    def _drain_spares(self) -> None:
+        while True:
+            try:
+                self._spares.get_nowait().kill()
+            except queue.Empty:
+                return
 
     def run(self, job: Job) -> JobResult:
         """Run one job (blocking). Never raises for anything the program does."""
@@ -164,6 +204,10 @@ class Executor:
     def close(self) -> None:
         """Stop the zygotes; every running child dies with its zygote."""
         self._closed = True
+        self._wake.set()
+        if self._refiller is not None:
+            self._refiller.join(timeout=5)
+        self._drain_spares()
         with self._lock:
             for z in self._zygotes:
                 z.close()

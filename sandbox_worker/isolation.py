@@ -190,10 +190,8 @@ def build_root(root: str, hidden: Path) -> None:
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-program resource limits."""
+    """Resource limits fixed when a child is forked (before any job is known)."""
 
-    memory_mb: int  # RLIMIT_AS, MiB
-    cpu_s: int  # RLIMIT_CPU, seconds of CPU time for the whole program
     nproc: int  # RLIMIT_NPROC: processes + threads of the sandbox uid
     fsize_mb: int  # RLIMIT_FSIZE and the tmpfs size, MiB
     nofile: int  # RLIMIT_NOFILE
@@ -210,15 +208,18 @@ def private_mounts(limits: Limits) -> None:
 
 def set_limits(limits: Limits) -> None:
     """Lower soft and hard rlimits for this process and its descendants."""
-    mib = 1024 * 1024
-    for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mib),
-                       (resource.RLIMIT_CPU, limits.cpu_s),
-                       (resource.RLIMIT_NPROC, limits.nproc),
-                       (resource.RLIMIT_FSIZE, limits.fsize_mb * mib),
+    for res, value in ((resource.RLIMIT_NPROC, limits.nproc),
+                       (resource.RLIMIT_FSIZE, limits.fsize_mb * 1024 * 1024),
                        (resource.RLIMIT_NOFILE, limits.nofile),
                        (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(res, (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the cap fail with EFBIG
+
+
+def set_job_limits(memory_mb: int, cpu_s: int) -> None:
+    """Address space (MiB) and CPU seconds of one job; lowering needs no privilege."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 1024 * 1024,) * 2)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
 
 
 def drop_privileges(second_uid: bool) -> None:

@@ -9,9 +9,12 @@ a fresh nonce. Exits, signals, stops, garbage or silence from the child end the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import math
 import os
 import secrets
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -33,16 +36,29 @@ class Child:
     def __init__(self, req_w: int, resp_r: int, pidfd: int, pid: int, *, pgroup: bool) -> None:
         self.req_w, self.resp_r, self.pidfd, self.pid, self.pgroup = (
             req_w, resp_r, pidfd, pid, pgroup)
+        os.set_blocking(req_w, False)  # writes carry deadlines: a child cannot stall us
         self.closed = False
 
-    def request(self, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send a request and wait for the answer carrying the same nonce."""
-        nonce = secrets.token_hex(8)
-        wire.send(self.req_w, {**msg, "n": nonce})
+    def exited(self) -> bool:
+        """True when the child process has already ended (its pidfd is readable)."""
+        return self.closed or bool(select.select([self.pidfd], [], [], 0)[0])
+
+    def send(self, msg: dict[str, Any], deadline: float) -> None:
+        """Write one request frame."""
+        wire.send(self.req_w, msg, deadline)
+
+    def recv(self, nonce: str, deadline: float) -> dict[str, Any]:
+        """Read the answer that must carry `nonce`."""
         answer = wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
         if not isinstance(answer, dict) or answer.get("n") != nonce:
             raise wire.WireError("answer does not match the request")
         return answer
+
+    def request(self, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """Send a request with a fresh nonce and wait for its answer."""
+        nonce = secrets.token_hex(8)
+        self.send({**msg, "n": nonce}, deadline)
+        return self.recv(nonce, deadline)
 
     def kill(self) -> None:
         """SIGKILL the child (pid-namespace init: everything it started dies with it)."""
@@ -70,11 +86,12 @@ def _cut(text: object) -> str:
     return str(text)[:ERROR_CHARS]
 
 
-def _load(spawn: Callable[[Job], Child], job: Job) -> tuple[Child | None, RunStatus, str | None]:
-    child = spawn(job)
+def _load(spawn: Callable[[], Child], job: Job) -> tuple[Child | None, RunStatus, str | None]:
+    child = spawn()
     deadline = time.monotonic() + job.timeout_s + LOAD_GRACE_S
+    cpu_s = math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1
     try:
-        wire.send(child.req_w, {"code": job.code})
+        child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
         answer = wire.recv(child.resp_r, max_bytes=64 * 1024, deadline=deadline)
     except wire.Deadline:
         child.kill()
@@ -94,10 +111,18 @@ def _load(spawn: Callable[[Job], Child], job: Job) -> tuple[Child | None, RunSta
     return None, RunStatus.KILLED, "program broke the harness protocol"
 
 
-def _judge(child: Child, index: int, test: str, deadline: float) -> TestVerdict:
-    plan = compare.make_plan(test)
-    if plan.error:
-        return TestVerdict(status=TestStatus.ERROR, error=plan.error)
+def _judge_assert(node: compare.Node, fetch: Callable[[compare.Hole], Any]) -> TestVerdict | None:
+    """A failing verdict for one assert skeleton, or None when it held."""
+    try:
+        outcome = bool(compare.evaluate(node, fetch))
+    except (ChildRaised, wire.WireError):
+        raise
+    except Exception as exc:  # the trusted evaluation itself raised (TypeError, ...)
+        return TestVerdict(status=TestStatus.ERROR, error=_cut(f"{type(exc).__name__}: {exc}"))
+    return None if outcome else TestVerdict(status=TestStatus.FAILED, error="AssertionError")
+
+
+def _judge(child: Child, index: int, plan: compare.Plan, deadline: float) -> TestVerdict:
     ns = "l" if plan.local else "g"
 
     def fetch(hole: compare.Hole) -> Any:
@@ -115,43 +140,105 @@ def _judge(child: Child, index: int, test: str, deadline: float) -> TestVerdict:
                           else TestStatus.ERROR)
                 return TestVerdict(status=status, error=_cut(answer.get("e")))
             continue
-        try:
-            outcome = bool(compare.evaluate(step, fetch))
-        except (ChildRaised, wire.WireError):
-            raise
-        except Exception as exc:  # the trusted evaluation itself raised (TypeError, ...)
-            return TestVerdict(status=TestStatus.ERROR, error=_cut(f"{type(exc).__name__}: {exc}"))
-        if not outcome:
-            return TestVerdict(status=TestStatus.FAILED, error="AssertionError")
+        failed = _judge_assert(step, fetch)
+        if failed is not None:
+            return failed
     return TestVerdict(status=TestStatus.PASSED)
 
 
-def _one_test(child: Child, index: int, test: str, timeout_s: float) -> tuple[TestVerdict, bool]:
-    """Verdict of one test and whether the child can go on."""
+def _timed(verdict: TestVerdict, start: float) -> TestVerdict:
+    ms = round((time.monotonic() - start) * 1000.0, 3)
+    return verdict.model_copy(update={"duration_ms": ms})
+
+
+_TIMEOUT = TestVerdict(status=TestStatus.TIMEOUT, error="test timed out")
+_ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
+
+
+def _one_test(child: Child, index: int, plan: compare.Plan,
+              timeout_s: float) -> tuple[TestVerdict, bool]:
+    """Verdict of one test (one request per hole) and whether the child can go on."""
+    if plan.error:
+        return TestVerdict(status=TestStatus.ERROR, error=plan.error), True
     start = time.monotonic()
-    alive = True
     try:
-        verdict = _judge(child, index, test, start + timeout_s)
+        return _timed(_judge(child, index, plan, start + timeout_s), start), True
     except ChildRaised as exc:
-        verdict = TestVerdict(status=TestStatus.ERROR, error=exc.text or exc.name)
+        return _timed(TestVerdict(status=TestStatus.ERROR, error=exc.text or exc.name), start), True
     except wire.Deadline:
-        verdict, alive = TestVerdict(status=TestStatus.TIMEOUT, error="test timed out"), False
+        return _timed(_TIMEOUT, start), False
     except (wire.WireError, OSError):
-        verdict, alive = TestVerdict(status=TestStatus.KILLED, error="program ended"), False
-    ms = (time.monotonic() - start) * 1000.0
-    return verdict.model_copy(update={"duration_ms": round(ms, 3)}), alive
+        return _timed(_ENDED, start), False
 
 
-def run_job(spawn: Callable[[Job], Child], job: Job) -> JobResult:
-    """Run `job` to a result; `spawn` forks a fresh sandboxed child for it."""
+def _batch(child: Child, first: int, plans: list[compare.Plan],
+           timeout_s: float) -> tuple[list[TestVerdict], bool]:
+    """Judge eager tests with one request: the child streams one answer per hole."""
+    per_test = [compare.eager_holes(p) or [] for p in plans]
+    nonces = [[secrets.token_hex(8) for _ in holes] for holes in per_test]
+    items = [{"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n}
+             for k, holes in enumerate(per_test) for h, n in zip(holes, nonces[k], strict=True)]
+    clock = time.monotonic()
+    verdicts: list[TestVerdict] = []
+    try:
+        child.send({"op": "batch", "items": items}, clock + timeout_s)
+    except wire.Deadline:
+        return [_timed(_TIMEOUT, clock)], False
+    except (wire.WireError, OSError):
+        return [_timed(_ENDED, clock)], False
+    for plan, holes, test_nonces in zip(plans, per_test, nonces, strict=True):
+        deadline = clock + timeout_s
+        got: dict[int, Any] = {}
+        raised: ChildRaised | None = None
+        try:
+            for hole, nonce in zip(holes, test_nonces, strict=True):
+                answer = child.recv(nonce, deadline)
+                if not answer.get("ok"):
+                    raised = raised or ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
+                got[id(hole)] = answer.get("v")
+        except wire.Deadline:
+            return [*verdicts, _timed(_TIMEOUT, clock)], False
+        except (wire.WireError, OSError):
+            return [*verdicts, _timed(_ENDED, clock)], False
+        if raised is not None:
+            verdict = TestVerdict(status=TestStatus.ERROR, error=raised.text or raised.name)
+        else:
+            verdict = TestVerdict(status=TestStatus.PASSED)
+            fetch = functools.partial(_prefetched, got)
+            for _, step in plan.steps:
+                failed = _judge_assert(step, fetch)
+                if failed is not None:
+                    verdict = failed
+                    break
+        verdicts.append(_timed(verdict, clock))
+        clock = time.monotonic()
+    return verdicts, True
+
+
+def _prefetched(got: dict[int, Any], hole: compare.Hole) -> Any:
+    return values.decode(got[id(hole)])
+
+
+def _eager_run(plans: list[compare.Plan], start: int) -> int:
+    """How many tests from `start` on can go in one batch."""
+    end = start
+    while end < len(plans) and compare.eager_holes(plans[end]) is not None:
+        end += 1
+    return end - start
+
+
+def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
+    """Run `job` to a result; `spawn` hands out a fresh sandboxed child."""
     n = len(job.tests)
     budget_end = time.monotonic() + job.timeout_s * (n + 2) + 2 * LOAD_GRACE_S
+    plans = [compare.make_plan(t) for t in job.tests]
     child, status, error = _load(spawn, job)
     if child is None:
         return JobResult.unrun(status, n, error)
     verdicts: list[TestVerdict] = []
     try:
-        for i, test in enumerate(job.tests):
+        while len(verdicts) < n:
+            i = len(verdicts)
             if child is None:
                 if time.monotonic() > budget_end:
                     break
@@ -160,8 +247,13 @@ def run_job(spawn: Callable[[Job], Child], job: Job) -> JobResult:
                     verdicts.append(TestVerdict(status=TestStatus.KILLED,
                                                 error=f"reload failed: {again.value}"))
                     continue
-            verdict, alive = _one_test(child, i, test, job.timeout_s)
-            verdicts.append(verdict)
+            run = _eager_run(plans, i)
+            if run:
+                more, alive = _batch(child, i, plans[i:i + run], job.timeout_s)
+            else:
+                one, alive = _one_test(child, i, plans[i], job.timeout_s)
+                more = [one]
+            verdicts.extend(more)
             if not alive:
                 child.kill()
                 child = None

@@ -20,12 +20,20 @@ class Deadline(WireError):
     """No complete frame before the deadline."""
 
 
-def send(fd: int, obj: Any) -> None:
-    """Write one frame (blocking)."""
+def send(fd: int, obj: Any, deadline: float | None = None) -> None:
+    """Write one frame; with a deadline the fd must be non-blocking (a peer that stops
+    reading cannot block the writer past it)."""
     data = json.dumps(obj, separators=(",", ":")).encode("utf-8")
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise Deadline("peer stopped reading")
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 
