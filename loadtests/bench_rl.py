@@ -59,8 +59,9 @@ def make_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
         if len(tests) < 3:
             continue
         correct = p["prompt"] + p["canonical_solution"]
-        variants = [correct] + [correct.replace(a, b, 1) for a, b in _MUTATIONS if a in
-                                p["canonical_solution"]][:3]
+        mutants = [correct.replace(a, b, 1) for a, b in _MUTATIONS
+                   if a in p["canonical_solution"]]
+        variants = [correct, *mutants[:3]]
         pool.append((p, tests, variants))
     samples = []
     for i in range(n):
@@ -211,7 +212,7 @@ def main() -> None:
         ("hybrid baseline: one request at a time",
          f"{s_rate:.1f} samples/s ({len(seq)} samples)", ""),
         ("hybrid speed-up over sequential", f"{h_rate / s_rate:.1f}×", "≥ 5×"),
-        ("raw model forward (same texts, batch %d)" % args.batch, f"{raw:.1f} seq/s", ""),
+        (f"raw model forward (same texts, batch {args.batch})", f"{raw:.1f} seq/s", ""),
         ("hybrid service / raw forward", f"{100 * h_rate / raw:.0f} %", "≥ 80 %"),
     ]
     text = (f"# RL reward benchmark\n\nmodel: `{model}`, {os.cpu_count()} CPUs, "

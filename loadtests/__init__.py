@@ -1,0 +1,1 @@
+"""Black-box load tests and benchmarks (HTTP only)."""
