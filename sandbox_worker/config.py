@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +24,7 @@ class WorkerSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_prefix: str = "codereward"  # key prefix; must match the service's
     sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # jobs at once
-    isolation: str = "auto"  # executor isolation: auto, bwrap, namespaces or none
+    isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"  # executor isolation
     production: bool = False  # refuse to run programs unisolated unless allow_unisolated
     allow_unisolated: bool = False
 

@@ -69,8 +69,9 @@ class QueueKeys:
         return f"{self.prefix}:worker:{name}"
 
     @property
-    def worker_pattern(self) -> str:
-        return f"{self.prefix}:worker:*"
+    def fleet(self) -> str:
+        """Hash: worker name -> its last heartbeat (JSON with ts and ttl_s), for discovery."""
+        return f"{self.prefix}:workers"
 
 
 # SUBMIT: KEYS result, claim, waiters, stream; ARGV reply list, claim ttl (s), envelope, token.

@@ -271,10 +271,15 @@ class Worker:
             wait = self._s.worker_heartbeat_s
             with self._cond:
                 running = list(self._running)
-            beat = {"pid": os.getpid(), "busy": len(running), "slots": self._s.sandbox_workers,
-                    "draining": self._stop.is_set(), "ts": time.time()}
+            beat = json.dumps({
+                "pid": os.getpid(), "busy": len(running), "slots": self._s.sandbox_workers,
+                "draining": self._stop.is_set(), "ts": time.time(), "ttl_s": ttl,
+                "isolation": str(getattr(self._runner, "isolation", "unknown"))})
             try:
-                self._r.set(self._keys.worker(self.name), json.dumps(beat), ex=ttl)
+                pipe = self._r.pipeline(transaction=False)
+                pipe.set(self._keys.worker(self.name), beat, ex=ttl)
+                pipe.hset(self._keys.fleet, self.name, beat)
+                pipe.execute()
                 if running:  # JUSTID: resets idle time without counting a delivery
                     self._r.xclaim(self._keys.stream, GROUP, self.name, 0, running, justid=True)  # type: ignore[no-untyped-call]
             except redis.RedisError as exc:
@@ -284,6 +289,7 @@ class Worker:
         """Remove our heartbeat and, when nothing is pending on us, our consumer entry."""
         try:
             self._r.delete(self._keys.worker(self.name))
+            self._r.hdel(self._keys.fleet, self.name)
             mine: Any = self._r.xpending_range(self._keys.stream, GROUP, "-", "+", 1,
                                                consumername=self.name)
             if not mine:

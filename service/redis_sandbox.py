@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -77,6 +78,7 @@ class RedisSandbox:
         self._in_flight = 0
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
+        self._fleet = {"workers": "unknown", "isolation": "unknown"}
         self._metrics = metrics
         r = metrics.registry
         self.submits = Counter("codereward_sandbox_queue_submits_total",
@@ -238,15 +240,43 @@ class RedisSandbox:
             await self._submit_many(ids[start:start + 512], _CLAIM_MARGIN_S * 2)
 
     async def ready(self) -> bool:
+        """Redis answers a ping within `ready_timeout_s` (workers may be scaling from zero)."""
         if self._closed:
             return False
         try:
-            return bool(await asyncio.wait_for(self._ping_redis.ping(), self._ready_timeout_s))
+            async with asyncio.timeout(self._ready_timeout_s):
+                pipe = self._ping_redis.pipeline(transaction=False)
+                pipe.ping()
+                pipe.hgetall(self._keys.fleet)
+                _, fleet = await pipe.execute()
+                gone = self._note_fleet(fleet)
+                if gone:  # workers killed without leaving: forget them
+                    await self._ping_redis.hdel(self._keys.fleet, *gone)
         except (RedisError, OSError, TimeoutError):
             return False
+        return True
+
+    def _note_fleet(self, fleet: dict[bytes, bytes]) -> list[bytes]:
+        """Remember live workers and their isolation levels; names long dead are returned."""
+        now, alive, levels, gone = time.time(), 0, set(), []
+        for name, raw in fleet.items():
+            try:
+                beat = json.loads(raw)
+                age, ttl = now - float(beat["ts"]), float(beat["ttl_s"])
+            except (ValueError, KeyError, TypeError):
+                gone.append(name)
+                continue
+            if age <= ttl:
+                alive += 1
+                levels.add(str(beat.get("isolation", "unknown")))
+            elif age > 10 * ttl:
+                gone.append(name)
+        self._fleet = {"workers": str(alive), "isolation": ",".join(sorted(levels)) or "unknown"}
+        return gone
 
     def describe(self) -> dict[str, str]:
-        return {"backend": "redis", "stream": self._keys.stream, "isolation": "worker"}
+        """Backend, stream, and (as of the last readiness check) live workers and isolation."""
+        return {"backend": "redis", "stream": self._keys.stream, **self._fleet}
 
     async def aclose(self) -> None:
         self._closed = True

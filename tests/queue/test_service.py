@@ -54,6 +54,9 @@ async def test_redis_restart_mid_run(redis_server: RedisServer,
     deadline_s = 8.0  # deadline_for(): max(request_timeout_s, 1 s x 2 tests + 5)
     with run_uvicorn(create_app(settings, registry=ReadyRegistry()), ready_path="/readyz") as url:
         async with httpx.AsyncClient(base_url=url, timeout=deadline_s + 10) as client:
+            sandbox = (await client.get("/readyz")).json()["sandbox"]
+            assert sandbox["backend"] == "redis" and sandbox["workers"] == "1"
+            assert sandbox["isolation"] in ("bwrap", "namespaces", "none")
             async def one(k: int) -> tuple[int, float, httpx.Response]:
                 start = time.monotonic()
                 r = await client.post("/execute-tests", json=_body(4, f"r{k}-", 0.3))
