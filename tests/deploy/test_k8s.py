@@ -320,3 +320,18 @@ def test_keda_watches_the_workers_stream_and_group(overlay: tuple[str, list[Obj]
     assert trigger["metadata"]["stream"] == QueueKeys(settings.queue_prefix).stream
     assert trigger["metadata"]["consumerGroup"] == GROUP
     assert "lagCount" in trigger["metadata"]
+
+
+def test_only_the_worker_loosens_seccomp_for_user_namespaces(
+        overlay: tuple[str, list[Obj]]) -> None:
+    """The sandbox's needs (see worker.yaml) are granted to the worker pod and nobody else."""
+    _, objs = overlay
+    for name, pod in pod_specs(objs).items():
+        spec = pod["spec"]
+        seccomp = spec["securityContext"]["seccompProfile"]["type"]
+        if name == "codereward-worker":
+            assert seccomp == "Unconfined" and spec["hostUsers"] is False
+            assert spec["containers"][0]["securityContext"]["procMount"] == "Unmasked"
+        else:
+            assert seccomp == "RuntimeDefault", name
+            assert "procMount" not in spec["containers"][0]["securityContext"], name
