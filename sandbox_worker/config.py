@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,14 @@ class WorkerSettings(BaseSettings):
     store_retry_s: float = Field(default=60.0, ge=0)  # keep retrying a result write this long
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _claims_outlast_heartbeats(self) -> WorkerSettings:
+        # a live worker re-claims its jobs every heartbeat; a shorter idle timeout would let
+        # other workers steal (and re-run) jobs that are still running
+        if self.claim_idle_s < 2 * self.worker_heartbeat_s:
+            raise ValueError("claim_idle_s must be at least twice worker_heartbeat_s")
+        return self
 
     def masked(self) -> dict[str, object]:
         """Settings as a dict with the Redis password masked, for the start-up log."""
