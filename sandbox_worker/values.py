@@ -56,7 +56,12 @@ def _enc(v: object, depth: int, budget: _Budget, path: set[int]) -> Any:
 
 
 def _items(seq: Any, depth: int, budget: _Budget, path: set[int]) -> list[Any]:
-    return [_enc(x, depth, budget, path) for x in seq]
+    out = []
+    for x in seq:  # stops at the budget: an endless generator must not hang the encoder
+        out.append(_enc(x, depth, budget, path))
+        if budget.left < 0:
+            break
+    return out
 
 
 def _enc_compound(v: Any, d: int, b: _Budget, p: set[int]) -> Any:

@@ -92,6 +92,8 @@ class _Zygote:
         if tmp:
             os.environ["TMPDIR"] = os.environ["HOME"] = tmp
         isolation.set_limits(limits)
+        sys.argv = [""]  # the program sees neither our arguments nor our source tree
+        sys.path[:] = [p for p in sys.path if p != str(_REPO)]
         if self.level != "none":
             isolation.drop_privileges(self.second_uid)
         harness.serve(rfd, wfd)
