@@ -19,7 +19,7 @@ TOL = 1e-3  # fp32 contract (API.md)
 def mixed_items(n: int, seed: int = 0) -> list[list[dict[str, str]]]:
     """Chat items of very different lengths."""
     rng = random.Random(seed)
-    words = "def return for in range if else while lambda yield sum len print x y total".split()
+    words = ["def", "return", "for", "in", "range", "if", "else", "while", "lambda", "yield", "sum", "len", "print", "x", "y", "total"]
     out = []
     for _ in range(n):
         prompt = " ".join(rng.choices(words, k=rng.randint(1, 20)))
