@@ -17,7 +17,7 @@ from service.access import AccessLogMiddleware
 from service.auth import check_api_key
 from service.config import Settings
 from service.errors import ServiceError
-from service.lifecycle import DrainMiddleware, InFlight
+from service.lifecycle import DrainMiddleware, InFlight, warm_up
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.models import ModelRegistry, build_registry
@@ -76,11 +76,14 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _load_models(registry: ModelRegistry) -> None:
+async def _load_models(registry: ModelRegistry, *, warmup: bool) -> None:
     try:
         await registry.start()
     except Exception:
         log.exception("model loading failed; /readyz stays 503")
+        return
+    if warmup:  # the first real request should not pay for the first batch
+        await warm_up(registry)
 
 
 def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
@@ -100,7 +103,7 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
         # load in the background: /healthz answers and /readyz is 503 until models are ready
         load_task = None
         if not models.ready() and hasattr(models, "start"):  # fakes may be plain objects
-            load_task = asyncio.create_task(_load_models(models))
+            load_task = asyncio.create_task(_load_models(models, warmup=settings.warmup))
         try:
             yield
         finally:

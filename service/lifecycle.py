@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -98,3 +99,26 @@ def serve(app: FastAPI, *, host: str, port: int, grace_s: float) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=max(1, int(grace_s)))
     DrainingServer(config, app, grace_s=grace_s).run()
+
+
+# Warm-up inputs: a short and a longer pair, so the first batches of both shapes are paid for
+# before real traffic (allocator growth, kernel selection, tokenizer caches).
+_WARMUP_ITEMS = [
+    [{"role": "user", "content": "Write add(a, b)."},
+     {"role": "assistant", "content": "def add(a, b):\n    return a + b\n"}],
+    [{"role": "user", "content": "Write a function that sorts a list. " * 20},
+     {"role": "assistant", "content": "def f(xs):\n    return sorted(xs)\n" * 20}],
+]
+
+
+async def warm_up(registry: Any) -> None:
+    """Score a couple of items with every loaded model; failures are logged, never raised."""
+    for name in registry.names():
+        began = time.perf_counter()
+        try:
+            await registry.get(name).score(_WARMUP_ITEMS)
+        except Exception:
+            log.exception("warm-up failed", extra={"model": name})
+            continue
+        log.info("model warmed up", extra={
+            "model": name, "seconds": round(time.perf_counter() - began, 3)})
