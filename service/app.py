@@ -47,7 +47,9 @@ def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
     if settings.redis_url:  # programs run on `python -m sandbox_worker` processes
         log.info("sandbox ready", extra={"backend": "redis", "stream": settings.queue_prefix})
         return RedisSandbox.from_settings(settings, metrics)
-    executor = Executor(workers=settings.sandbox_workers)
+    executor = Executor(workers=settings.sandbox_workers, isolation=settings.sandbox_isolation,
+                        nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
+                        nofile=settings.sandbox_nofile)
     executor.start()
     if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
         executor.close()

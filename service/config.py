@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     default_memory_mb: int = Field(default=1024, ge=16)
     max_memory_mb: int = Field(default=4096, ge=16)
     max_sandbox_queue: int = Field(default=10000, ge=1)  # pending programs before 429
+    sandbox_isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"
+    sandbox_nproc: int = Field(default=256, ge=8)  # RLIMIT_NPROC of the sandbox uid
+    sandbox_fsize_mb: int = Field(default=64, ge=1)  # largest file and /tmp size per program
+    sandbox_nofile: int = Field(default=256, ge=16)  # open files per program
     # --- Redis queue (when redis_url is set; workers read the same names) ---
     queue_prefix: str = "codereward"  # Redis key prefix shared with the workers
     queue_max_length: int = Field(default=100_000, ge=1)  # stream backlog (jobs) before 429
