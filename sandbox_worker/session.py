@@ -86,12 +86,16 @@ def _cut(text: object) -> str:
     return str(text)[:ERROR_CHARS]
 
 
-def _load(spawn: Callable[[], Child], job: Job) -> tuple[Child | None, RunStatus, str | None]:
+def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = None,
+          ) -> tuple[Child | None, RunStatus, str | None]:
+    """Fresh child with the program loaded; `then` is queued right behind the code."""
     child = spawn()
     deadline = time.monotonic() + job.timeout_s + LOAD_GRACE_S
     cpu_s = math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1
     try:
         child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
+        if then is not None:
+            child.send(then, deadline)
         answer = wire.recv(child.resp_r, max_bytes=64 * 1024, deadline=deadline)
     except wire.Deadline:
         child.kill()
@@ -171,17 +175,28 @@ def _one_test(child: Child, index: int, plan: compare.Plan,
         return _timed(_ENDED, start), False
 
 
-def _batch(child: Child, first: int, plans: list[compare.Plan],
-           timeout_s: float) -> tuple[list[TestVerdict], bool]:
-    """Judge eager tests with one request: the child streams one answer per hole."""
-    per_test = [compare.eager_holes(p) or [] for p in plans]
-    nonces = [[secrets.token_hex(8) for _ in holes] for holes in per_test]
-    items = [{"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n}
-             for k, holes in enumerate(per_test) for h, n in zip(holes, nonces[k], strict=True)]
+class _Batch:
+    """One request for a run of eager tests; the child streams one answer per hole."""
+
+    def __init__(self, first: int, plans: list[compare.Plan]) -> None:
+        self.first, self.plans = first, plans
+        self.per_test = [compare.eager_holes(p) or [] for p in plans]
+        self.nonces = [[secrets.token_hex(8) for _ in holes] for holes in self.per_test]
+        self.msg = {"op": "batch", "items": [
+            {"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n}
+            for k, holes in enumerate(self.per_test)
+            for h, n in zip(holes, self.nonces[k], strict=True)]}
+
+
+def _batch(child: Child, batch: _Batch, timeout_s: float,
+           sent: bool = False) -> tuple[list[TestVerdict], bool]:
+    """Judge a batch of eager tests: verdicts so far and whether the child can go on."""
+    plans, per_test, nonces = batch.plans, batch.per_test, batch.nonces
     clock = time.monotonic()
     verdicts: list[TestVerdict] = []
     try:
-        child.send({"op": "batch", "items": items}, clock + timeout_s)
+        if not sent:
+            child.send(batch.msg, clock + timeout_s)
     except wire.Deadline:
         return [_timed(_TIMEOUT, clock)], False
     except (wire.WireError, OSError):
@@ -232,7 +247,9 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     n = len(job.tests)
     budget_end = time.monotonic() + job.timeout_s * (n + 2) + 2 * LOAD_GRACE_S
     plans = [compare.make_plan(t) for t in job.tests]
-    child, status, error = _load(spawn, job)
+    first_run = _eager_run(plans, 0)
+    pending = _Batch(0, plans[:first_run]) if first_run else None
+    child, status, error = _load(spawn, job, pending.msg if pending else None)
     if child is None:
         return JobResult.unrun(status, n, error)
     verdicts: list[TestVerdict] = []
@@ -248,8 +265,11 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
                                                 error=f"reload failed: {again.value}"))
                     continue
             run = _eager_run(plans, i)
-            if run:
-                more, alive = _batch(child, i, plans[i:i + run], job.timeout_s)
+            if pending is not None:  # already queued behind the code
+                more, alive = _batch(child, pending, job.timeout_s, sent=True)
+                pending = None
+            elif run:
+                more, alive = _batch(child, _Batch(i, plans[i:i + run]), job.timeout_s)
             else:
                 one, alive = _one_test(child, i, plans[i], job.timeout_s)
                 more = [one]
