@@ -3,8 +3,8 @@
 Model ("namespaces" level). The zygote enters new user, mount, net, ipc, uts and pid namespaces
 once, builds a read-only root (system dirs and the Python installation only, no service files)
 and becomes pid 1 of its pid namespace. Per program, the zygote forks a child into a *fresh*
-pid namespace; the child takes a fresh mount namespace with private tmpfs /tmp, /dev/shm and
-its own /proc, lowers rlimits, scrubs its environment, closes every fd but its two pipes and
+pid namespace; the child takes fresh mount and ipc namespaces with private tmpfs /tmp,
+/dev/shm and its own /proc, lowers rlimits, scrubs its environment, closes every fd but its two pipes and
 drops to an unprivileged uid (65534 on the host) with no capabilities and no_new_privs.
 """
 
@@ -198,8 +198,8 @@ class Limits:
 
 
 def private_mounts(limits: Limits) -> None:
-    """Fresh mount namespace with private tmpfs /tmp and /dev/shm and a /proc of our pid ns."""
-    unshare(CLONE_NEWNS)
+    """Fresh mount and ipc namespaces: private tmpfs /tmp, /dev/shm, SysV IPC, own /proc."""
+    unshare(CLONE_NEWNS | CLONE_NEWIPC)
     opts = f"size={limits.fsize_mb}m,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)

@@ -101,3 +101,13 @@ def test_only_the_harness_pipes_are_open(run: Callable[..., JobResult]) -> None:
 def test_memory_limit_applies(run: Callable[..., JobResult]) -> None:
     r = _probe(run, "b = bytearray(300 * 2**20)\nreturn len(b)", str(300 * 2**20), memory_mb=256)
     assert r.tests[0].status is TS.ERROR and "MemoryError" in (r.tests[0].error or "")
+
+
+def test_no_state_shared_between_programs(run: Callable[..., JobResult]) -> None:
+    # SysV shared memory left by one program must not be visible to the next
+    make = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
+            "def probe():\n    return libc.shmget(0x5eed, 4096, 0o1666) >= 0")
+    assert run(make, ["assert probe() == True"]).passed == 1
+    see = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
+           "def probe():\n    return libc.shmget(0x5eed, 4096, 0o666) >= 0")
+    assert run(see, ["assert probe() == False"]).passed == 1
