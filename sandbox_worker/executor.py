@@ -1,10 +1,12 @@
 """Executor: a pool of warm zygotes forking one isolated child per program (see isolation.py).
 
-Threads call `run(job)`; each asks a zygote for a fresh sandboxed child (one fork, ~1-3 ms,
-no interpreter start) and supervises it with `session.run_job`. At most `workers` programs run
-at once. Levels: "namespaces" (user/pid/net/mount/ipc/uts namespaces, read-only root, private
-tmpfs, unprivileged uid) or "none" (fork + rlimits + scrubbed env only); "auto" picks the
-strongest the host allows. ("bwrap" is accepted as a request for namespace isolation.)
+Threads call `run(job)`; each takes a pre-forked spare child (fork + namespace set-up already
+done in the background, no interpreter start) and supervises it with `session.run_job`. At
+most `workers` programs run at once. Levels: "namespaces" (user/pid/net/mount/ipc/uts
+namespaces, read-only root, private tmpfs, unprivileged uid) or "none" (fork + rlimits +
+scrubbed env + process group only); "auto" picks the strongest the host allows. "bwrap" is
+accepted as a request for the namespace level: the same namespaces bubblewrap would make are
+set up directly with unshare(2), once per zygote, instead of an exec of bwrap per program.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Model ("namespaces" level). The zygote enters new user, mount, net, ipc, uts and
 once, builds a read-only root (system dirs and the Python installation only, no service files)
 and becomes pid 1 of its pid namespace. Per program, the zygote forks a child into a *fresh*
 pid namespace; the child takes fresh mount and ipc namespaces with private tmpfs /tmp,
-/dev/shm and its own /proc, lowers rlimits, scrubs its environment, closes every fd but its two pipes and
-drops to an unprivileged uid (65534 on the host) with no capabilities and no_new_privs.
+/dev/shm and its own /proc, lowers rlimits, scrubs its environment, closes every fd but its
+two pipes and drops to an unprivileged uid (65534 on the host) with no capabilities and
+no_new_privs. The net namespace (loopback only, down) is shared by a zygote's programs.
 """
 
 from __future__ import annotations
