@@ -74,12 +74,19 @@ class QueueKeys:
         return f"{self.prefix}:workers"
 
 
-# SUBMIT: KEYS result, claim, waiters, stream; ARGV reply list, claim ttl (s), envelope, token.
-# Returns {2, cached envelope} on a cache hit, {1, ""} when queued, {0, ""} when the job is
-# already queued or running (this caller just waits for it).
+# SUBMIT: KEYS result, claim, waiters, stream; ARGV reply list, claim ttl (s), envelope, token,
+# max stream length (0: no limit). Returns {2, cached envelope} on a cache hit, {1, ""} when
+# queued, {0, ""} when the job is already queued or running (this caller just waits for it),
+# {3, ""} when it would have to be queued but the stream is full (cache hits and joins still
+# succeed on a full queue).
 SUBMIT_LUA = """
 local cached = redis.call('GET', KEYS[1])
 if cached then return {2, cached} end
+local limit = tonumber(ARGV[5])
+if limit > 0 and redis.call('EXISTS', KEYS[2]) == 0
+   and redis.call('XLEN', KEYS[4]) >= limit then
+  return {3, ''}
+end
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[2]) then

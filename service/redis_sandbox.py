@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from sandbox_worker.protocol import Job, JobEnvelope, JobResult, ResultEnvelope
@@ -38,6 +39,7 @@ log = logging.getLogger("codereward.sandbox.redis")
 _BLOCK_S = 1  # BRPOP timeout (seconds): how often the listener notices close()
 _SWEEP_S = 10.0  # re-submit jobs awaited longer than this, every this many seconds
 _CLAIM_MARGIN_S = 60  # a claim outlives the request deadline by this (seconds)
+_OUTCOMES = {0: "joined", 1: "queued", 2: "cached", 3: "refused"}  # SUBMIT_LUA reply codes
 
 
 class _Wait:
@@ -82,8 +84,8 @@ class RedisSandbox:
         self._metrics = metrics
         r = metrics.registry
         self.submits = Counter("codereward_sandbox_queue_submits_total",
-                               "unique jobs submitted to Redis, by outcome "
-                               "(queued, joined: already queued, cached: answered from cache)",
+                               "unique jobs submitted to Redis, by outcome (queued; joined: "
+                               "already queued; cached: from the cache; refused: queue full)",
                                ["outcome"], registry=r)
         self.cache_hits = Counter("codereward_sandbox_cache_hits_total",
                                   "jobs answered from the result cache", registry=r)
@@ -157,41 +159,59 @@ class RedisSandbox:
 
     async def _submit_new(self, new: list[str], claim_ttl_s: int) -> None:
         try:
-            backlog = int(await self._redis.xlen(self._keys.stream))
-            if backlog + len(new) > self._max_stream_length:
-                raise Overloaded(f"sandbox queue full ({backlog} jobs queued)", retry_after_s=5)
-            await self._submit_many(new, claim_ttl_s)
-        except (ServiceError, RedisError, OSError) as exc:
-            if isinstance(exc, RedisError | OSError):
-                self.redis_errors.inc()
-                exc = NotReady(f"sandbox queue unreachable: {type(exc).__name__}")
-            for job_id in new:  # requests sharing these jobs fail the same way, now
-                fut = self._waits[job_id].future
-                if not fut.done():
-                    fut.set_exception(exc)
-                    fut.exception()  # mark retrieved: the raise below reports it
-            raise exc from None
+            refused = await self._submit_many(new, claim_ttl_s, self._max_stream_length)
+        except (RedisError, OSError) as exc:
+            self.redis_errors.inc()
+            down = NotReady(f"sandbox queue unreachable: {type(exc).__name__}")
+            self._fail(new, down)
+            raise down from None
+        if refused:
+            full = Overloaded(f"sandbox queue full (over {self._max_stream_length} jobs)",
+                              retry_after_s=5)
+            self._fail(refused, full)
+            raise full
 
-    async def _submit_many(self, ids: list[str], claim_ttl_s: int) -> None:
-        """Run the idempotent submit script for each job in one round trip."""
+    def _fail(self, ids: list[str], exc: ServiceError) -> None:
+        """Requests sharing these jobs fail the same way, at once."""
+        for job_id in ids:
+            fut = self._waits[job_id].future
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: the caller raises it itself
+
+    async def _submit_many(self, ids: list[str], claim_ttl_s: int,
+                           max_stream_length: int = 0) -> list[str]:
+        """Run the idempotent submit script for each job in one round trip; ids refused."""
         now = time.time()
         jobs = {job_id: self._waits[job_id].job for job_id in ids if job_id in self._waits}
-        ids = list(jobs)
-        pipe = self._redis.pipeline(transaction=False)
-        for job_id, job in jobs.items():
-            env = JobEnvelope(job_id=job_id, job=job, enqueued_at=now)
-            k = self._keys
-            await self._submit(
-                keys=[k.result(job_id), k.claim(job_id), k.waiters(job_id), k.stream],
-                args=[self._reply, claim_ttl_s, env.model_dump_json(), self._token],
-                client=pipe)
-        replies: list[Any] = await pipe.execute()
-        for code, payload in replies:
-            outcome = {2: "cached", 1: "queued"}.get(int(code), "joined")
+        k = self._keys
+        envs = [JobEnvelope(job_id=job_id, job=job, enqueued_at=now).model_dump_json()
+                for job_id, job in jobs.items()]
+        for attempt in (1, 2):  # a pooled connection may be stale after a Redis restart
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for job_id, env in zip(jobs, envs, strict=True):
+                        await self._submit(
+                            keys=[k.result(job_id), k.claim(job_id), k.waiters(job_id),
+                                  k.stream],
+                            args=[self._reply, claim_ttl_s, env, self._token,
+                                  max_stream_length],
+                            client=pipe)
+                    replies: list[Any] = await pipe.execute()
+                break
+            except RedisConnectionError:  # the script is idempotent: resending is safe
+                if attempt == 2:
+                    raise
+        refused = []
+        for job_id, (code, payload) in zip(jobs, replies, strict=True):
+            outcome = _OUTCOMES[int(code)]
             self.submits.labels(outcome).inc()
             if outcome == "cached":
                 self.cache_hits.inc()
                 self._deliver(payload)
+            elif outcome == "refused":
+                refused.append(job_id)
+        return refused
 
     def _deliver(self, payload: str) -> None:
         try:

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox_worker.protocol import Job
 from service.app import create_app
-from service.errors import DeadlineExceeded
+from service.errors import DeadlineExceeded, Overloaded
 from service.metrics import Metrics
 from service.redis_sandbox import RedisSandbox
 from tests.queue.conftest import ReadyRegistry, WorkerProc, queue_settings
@@ -35,6 +35,27 @@ def test_full_stream_or_too_many_in_flight_answers_429(redis_server: RedisServer
     with run_uvicorn(create_app(settings, registry=ReadyRegistry())) as url:
         r = httpx.post(url + "/execute-tests", json=_body(3, "b"), timeout=30)
         assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+async def test_full_queue_still_answers_cache_hits_and_joins(
+        redis_server: RedisServer, start_worker: Callable[..., WorkerProc]) -> None:
+    sandbox = RedisSandbox(redis_server.url, metrics=Metrics(), max_stream_length=1)
+    cached, queued, refused = (Job(code=f"x = {i}", tests=[f"assert x == {i}"], timeout_s=1,
+                                   memory_mb=256) for i in range(3))
+    try:
+        worker = start_worker()
+        first = await sandbox.execute([cached], deadline_s=30)
+        assert worker.terminate() == 0
+        with pytest.raises(DeadlineExceeded):  # queued; nobody runs it: the stream is full
+            await sandbox.execute([queued], deadline_s=0.3)
+        with pytest.raises(Overloaded):
+            await sandbox.execute([refused], deadline_s=5)
+        with pytest.raises(DeadlineExceeded):  # the same job again joins, it is not refused
+            await sandbox.execute([queued], deadline_s=0.3)
+        assert await sandbox.execute([cached], deadline_s=5) == first
+        assert sandbox.submits.labels("refused")._value.get() == 1
+    finally:
+        await sandbox.aclose()
 
 
 async def test_no_worker_means_deadline_exceeded(redis_server: RedisServer) -> None:
