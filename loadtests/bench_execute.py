@@ -68,7 +68,7 @@ def programs() -> list[tuple[str, list[str], dict[str, Any]]]:
         code = p["prompt"] + p["canonical_solution"]
         tests = _asserts(p["test"], p["entry_point"])
         if tests is None:
-            code, tests = code + "\n\n" + p["test"], [f"check({p['entry_point']})"]
+            tests = [p["test"] + f"\ncheck({p['entry_point']})"]
         out.append((code, tests, p))
     return out
 

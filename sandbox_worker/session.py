@@ -55,10 +55,22 @@ class Child:
         return answer
 
     def request(self, msg: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send a request with a fresh nonce and wait for its answer."""
+        """Send a request with a fresh nonce and wait for its answer; comparisons the child
+        observes on the way (asserts inside loops and functions) are judged here."""
         nonce = secrets.token_hex(8)
         self.send({**msg, "n": nonce}, deadline)
-        return self.recv(nonce, deadline)
+        while True:
+            answer = wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
+            if not isinstance(answer, dict) or "obs" not in answer:
+                break
+            try:
+                reply: dict[str, Any] = {"v": compare.judge_observation(answer["obs"])}
+            except Exception as exc:  # TypeError of a comparison, or a malformed value
+                reply = {"e": _cut(f"{type(exc).__name__}: {exc}")}
+            self.send(reply, deadline)
+        if answer.get("n") != nonce:
+            raise wire.WireError("answer does not match the request")
+        return answer
 
     def kill(self) -> None:
         """SIGKILL the child (pid-namespace init: everything it started dies with it)."""

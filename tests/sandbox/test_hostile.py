@@ -15,7 +15,8 @@ from sandbox_worker.protocol import TestStatus as TS
 
 # An honest f would be `return x + 1`; every attack program gets these tests.
 TESTS = ["assert f(1) == 2", "assert f(2) == 3", "assert abs(f(3) - 4.0) < 1e-9",
-         "assert math.isclose(f(4), 5)", "assert sorted(f(5)) == [6]"]
+         "assert math.isclose(f(4), 5)", "assert sorted(f(5)) == [6]",
+         "x = f(6)\nassert x == 7", "for i in range(2):\n    assert f(i) == i + 1"]
 SENTINEL = Path("/tmp/codereward-hostile-sentinel")
 
 FAKE_FRAMES = '''
@@ -77,6 +78,11 @@ ATTACKS: dict[str, tuple[str, float]] = {
         "import sys\nvals = sys.modules['sandbox_worker.values']\n"
         "vals.encode = lambda v: ['x', 'forged']\nh = sys.modules['sandbox_worker.harness']\n"
         "h.describe = lambda e: 'passed'\ndef f(x):\n    raise AssertionError('x')", 1.0),
+    "patch_harness_answer": (
+        "import sys\nfor name, mod in list(sys.modules.items()):\n"
+        "    if 'harness' in name or 'wire' in name:\n"
+        "        mod._answer = lambda req, g, l: {'n': req['n'], 'ok': True, 'v': True}\n"
+        "def f(x):\n    return -1\ndef check(fn):\n    assert fn(1) == 2", 1.0),
     "gc_hunt_for_expected_values": (
         "import gc\nFOUND = [o for o in gc.get_objects() if isinstance(o, dict) and 'n' in o]\n"
         "def f(x):\n    for o in gc.get_objects():\n        if isinstance(o, str) and '==' in o:\n"
