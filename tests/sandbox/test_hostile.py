@@ -121,6 +121,10 @@ ATTACKS: dict[str, tuple[str, float]] = {
     "generator_that_never_ends": ("import itertools\ndef f(x):\n    return itertools.count()",
                                   0.3),
     "syntax_error": ("def f(x) return x + 1", 1.0),
+    "huge_exception_message": ("def f(x):\n    raise ValueError('passed ' * 10**6)", 1.0),
+    "exception_with_hostile_str": ("class E(Exception):\n    def __str__(self):\n"
+                                   "        while True:\n            pass\n"
+                                   "def f(x):\n    raise E()", 0.3),
 }
 
 
