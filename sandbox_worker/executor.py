@@ -84,6 +84,18 @@ class _Zygote:
         self.proc.wait()
 
 
+def _self_test(zygote: _Zygote) -> None:
+    """Run one trivial program: a host that lets namespaces be made but not used fails here."""
+    job = Job(code="def f():\n    return 1", tests=["assert f() == 1"], timeout_s=10.0,
+              memory_mb=256)
+    limits = Limits(nproc=NPROC, fsize_mb=FSIZE_MB, nofile=NOFILE)
+    result = session.run_job(lambda: zygote.spawn(limits), job)
+    if result.passed != 1:
+        zygote.close()
+        raise SandboxUnavailable(f"{zygote.level} self-test failed: {result.status.value} "
+                                 f"{result.error or result.tests[0].error}")
+
+
 class Executor:
     """Runs jobs in isolated children forked from warm zygotes; thread-safe."""
 
@@ -115,6 +127,7 @@ class Executor:
         want = "none" if self._requested == "none" else "namespaces"
         try:
             first = _Zygote(want)
+            _self_test(first)
         except SandboxUnavailable as exc:
             if self._requested != "auto":
                 raise
