@@ -1,0 +1,1 @@
+"""Offline AceCoder pipeline: problems → candidates → pass rates → pairs → BT reward model."""

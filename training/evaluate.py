@@ -1,0 +1,156 @@
+"""Reward-model evaluation: pairwise accuracy on validation pairs, and best-of-N on
+held-out problems (HumanEval; candidates = canonical solution + AST mutants).
+
+Best-of-N reports, averaged over problems, the pass rate of: the top-scored candidate
+(`top1`), a uniformly random candidate (`random`, its expected value), and the best
+candidate (`oracle`); plus the share of problems whose pick passes every test (`solved`).
+`python -m training.evaluate --default` evaluates the built-in default model (building it
+when missing); `--model DIR` any exported model. Writes a markdown table and a PNG to
+bench-results/eval.md and bench-results/eval.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sandbox_worker.protocol import EXECUTOR_VERSION
+from training.model import encode, load_model, load_tokenizer, render, score_ids
+from training.passrate import ExecSettings, score_candidates
+from training.plots import plot_best_of_n
+from training.problems import Problem, load_humaneval
+from training.records import read_jsonl
+from training.sample import SampleConfig, mutation_candidates
+
+
+def pair_accuracy(model: Any, tok: Any, pairs: list[dict[str, Any]], max_length: int
+                  ) -> float:
+    """Share of pairs where r(chosen) > r(rejected)."""
+    ch = encode(tok, [render(tok, p["question"], p["chosen"]) for p in pairs], max_length)
+    rj = encode(tok, [render(tok, p["question"], p["rejected"]) for p in pairs], max_length)
+    rc = score_ids(model, ch, tok.pad_token_id)
+    rr = score_ids(model, rj, tok.pad_token_id)
+    return sum(a > b for a, b in zip(rc, rr, strict=True)) / max(1, len(pairs))
+
+
+def heldout_candidates(problems: list[Problem], n: int, cache: Path, *, workers: int,
+                       timeout_s: float = 1.0, seed: int = 1234) -> list[dict[str, Any]]:
+    """Canonical + (n−1) mutants per problem with sandbox pass rates (cached on disk)."""
+    cfg = SampleConfig(n=n - 1, include_reference=True, seed=seed)
+    cands = [c for p in problems for c in mutation_candidates(p, cfg)]
+    score_candidates(problems, cands, cache, ExecSettings(workers=workers, timeout_s=timeout_s))
+    wanted = {c["candidate_id"]: c["code"] for c in cands}
+    return [r for r in read_jsonl(cache) if wanted.get(r["candidate_id"]) == r["code"]]
+
+
+def best_of_n(model: Any, tok: Any, problems: list[Problem], rows: list[dict[str, Any]],
+              max_length: int, seed: int = 0) -> dict[str, float]:
+    """Mean pass rate of top-1 / random / oracle picks, and share fully solved."""
+    qs = {p.id: p.question for p in problems}
+    scores = score_ids(model, encode(tok, [render(tok, qs[r["problem_id"]], r["code"])
+                                           for r in rows], max_length), tok.pad_token_id)
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for r, s in zip(rows, scores, strict=True):
+        groups.setdefault(r["problem_id"], []).append((s, r["pass_rate"]))
+    rng = random.Random(seed)
+    top1, rand, oracle, solved, rsolved = [], [], [], [], []
+    for g in groups.values():
+        best = max(range(len(g)), key=lambda i: (g[i][0], -i))
+        top1.append(g[best][1])
+        rand.append(statistics.fmean(x[1] for x in g))
+        oracle.append(max(x[1] for x in g))
+        solved.append(float(g[best][1] >= 1.0))
+        rsolved.append(statistics.fmean(float(x[1] >= 1.0) for x in g))
+    _ = rng
+    return {"problems": float(len(groups)), "candidates": float(len(rows)),
+            "top1": statistics.fmean(top1), "random": statistics.fmean(rand),
+            "oracle": statistics.fmean(oracle), "top1_solved": statistics.fmean(solved),
+            "random_solved": statistics.fmean(rsolved)}
+
+
+def markdown(name: str, res: dict[str, Any]) -> str:
+    """The result table."""
+    b = res["best_of_n"]
+    lines = [f"## Reward-model evaluation: {name}", "",
+             f"HumanEval, {int(b['problems'])} problems, {int(b['candidates'])} candidates "
+             f"(canonical + AST mutants, N={res['n']}); pass rates from the sandbox.", "",
+             "| pick | mean pass rate | all tests pass |", "| --- | --- | --- |",
+             f"| random (expected) | {b['random']:.3f} | {b['random_solved']:.3f} |",
+             f"| top-1 by reward | {b['top1']:.3f} | {b['top1_solved']:.3f} |",
+             f"| oracle | {b['oracle']:.3f} | 1.000 |", "",
+             f"top-1 − random: **{100 * (b['top1'] - b['random']):+.1f} points** "
+             f"(all-pass: {100 * (b['top1_solved'] - b['random_solved']):+.1f})", ""]
+    if res.get("val_pair_accuracy") is not None:
+        lines.append(f"Validation pair accuracy: **{res['val_pair_accuracy']:.3f}** "
+                     f"({res['val_pairs']} pairs, held-out questions)")
+    lines.append(f"\nScoring + execution time: {res['eval_s']:.0f} s")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(model_path: str | Path, *, n: int = 8, limit: int | None = None,
+             val_pairs: str | Path | None = None, workers: int = 0,
+             cache_dir: Path | None = None) -> dict[str, Any]:
+    """Full evaluation of one exported model directory."""
+    t0 = time.monotonic()
+    tok = load_tokenizer(str(model_path))
+    model = load_model(str(model_path), tok).eval()
+    meta_p = Path(model_path) / "codereward.json"
+    max_length = json.loads(meta_p.read_text()).get("max_length", 512) if meta_p.exists() \
+        else 512
+    res: dict[str, Any] = {"model": str(model_path), "n": n}
+    vp = Path(val_pairs) if val_pairs else Path(model_path) / "val_pairs.jsonl"
+    if vp.exists():
+        pairs = list(read_jsonl(vp))
+        res["val_pair_accuracy"] = pair_accuracy(model, tok, pairs, max_length)
+        res["val_pairs"] = len(pairs)
+    problems = load_humaneval(limit)
+    cache = (cache_dir or Path(".")) / f"humaneval_n{n}_x{EXECUTOR_VERSION}_t1.jsonl"
+    rows = heldout_candidates(problems, n, cache, workers=workers or (os.cpu_count() or 2))
+    with torch.inference_mode():
+        res["best_of_n"] = best_of_n(model, tok, problems, rows, max_length)
+    res["eval_s"] = time.monotonic() - t0
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--default", action="store_true", help="the built-in default model")
+    ap.add_argument("--model", help="an exported model directory")
+    ap.add_argument("--val-pairs", help="validation pairs (default: the model's own)")
+    ap.add_argument("--n", type=int, default=8, help="candidates per held-out problem")
+    ap.add_argument("--limit", type=int, help="first K HumanEval problems only")
+    ap.add_argument("--out-dir", default="bench-results")
+    args = ap.parse_args(argv)
+    if args.default:
+        from training.default_model import ensure, home_dir
+
+        path, cache_dir = ensure(), home_dir() / "eval-cache"
+    elif args.model:
+        path, cache_dir = Path(args.model), Path(args.out_dir) / "eval-cache"
+    else:
+        raise SystemExit("give --default or --model DIR")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    res = evaluate(path, n=args.n, limit=args.limit, val_pairs=args.val_pairs,
+                   cache_dir=cache_dir)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "default model" if args.default else str(path)
+    md = markdown(name, res)
+    (out / "eval.md").write_text(md)
+    (out / "eval.json").write_text(json.dumps(res, indent=2))
+    b = res["best_of_n"]
+    plot_best_of_n([{"model": name, "random": b["random"], "top1": b["top1"],
+                     "oracle": b["oracle"]}], out / "eval.png")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
