@@ -56,7 +56,8 @@ class Batcher:
     """One queue and one model thread for one engine."""
 
     def __init__(self, engine: Engine, *, max_batch_tokens: int, max_batch_requests: int,
-                 max_queue_items: int, metrics: ScoringMetrics | None = None) -> None:
+                 max_queue_items: int, metrics: ScoringMetrics | None = None,
+                 model_thread: ThreadPoolExecutor | None = None) -> None:
         self.engine = engine
         self.max_batch_tokens = max(max_batch_tokens, engine.info.max_length)
         self.max_batch_requests = max_batch_requests
@@ -67,7 +68,10 @@ class Batcher:
         self._queue: list[_Entry] = []
         self._queued_tokens = 0
         self._wake = asyncio.Event()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self._label}")
+        # one model thread per device: the registry shares it between models on a device
+        self._owns_thread = model_thread is None
+        self._thread = model_thread or ThreadPoolExecutor(
+            1, thread_name_prefix=f"model-{self._label}")
         self._task: asyncio.Task[None] | None = None
         self._batch_ids = itertools.count()
         self._closed = False
@@ -117,7 +121,8 @@ class Batcher:
             if not entry.future.done():
                 entry.future.set_exception(NotReady("model is shutting down"))
         self._queue.clear()
-        await asyncio.to_thread(self._thread.shutdown, wait=True)
+        if self._owns_thread:
+            await asyncio.to_thread(self._thread.shutdown, wait=True)
 
     # --- the batching task ---
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.engines.base import Encoded
+from service.errors import Unprocessable
 
 Message = Mapping[str, str]
 ScoreItem = Sequence[Message]
@@ -55,8 +56,11 @@ class ItemEncoder:
 
     def render(self, messages: ScoreItem) -> str:
         """The chat-template text of an item (templated models only)."""
-        text = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=False)
+        try:
+            text = self.tokenizer.apply_chat_template(
+                [dict(m) for m in messages], tokenize=False, add_generation_prompt=False)
+        except Exception as exc:  # templates raise on role orders they do not support
+            raise Unprocessable(f"the model's chat template rejected the item: {exc}") from exc
         return str(text)
 
     def encode(self, messages: ScoreItem) -> Encoded:

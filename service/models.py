@@ -7,6 +7,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,7 @@ class ModelRegistry:
         self._metrics = metrics
         self._factory = engine_factory
         self._scorers: dict[str, Scorer] = {}
+        self._threads: dict[str, ThreadPoolExecutor] = {}  # one model thread per device
         self._ready = False
 
     def ready(self) -> bool:
@@ -146,9 +148,14 @@ class ModelRegistry:
             began = time.perf_counter()
             engine = await asyncio.to_thread(self._factory, opts, self.backend)
             limits = self.limits
+            if opts.device not in self._threads:
+                self._threads[opts.device] = ThreadPoolExecutor(
+                    1, thread_name_prefix=f"model-{opts.device}")
+            thread = self._threads[opts.device]
             batcher = Batcher(engine, max_batch_tokens=limits.max_batch_tokens,
                               max_batch_requests=limits.max_batch_requests,
-                              max_queue_items=limits.max_queue_items, metrics=self._metrics)
+                              max_queue_items=limits.max_queue_items, metrics=self._metrics,
+                              model_thread=thread)
             batcher.start()
             self._scorers[opts.name] = Scorer(engine, batcher, self._metrics)
             info = engine.info
@@ -163,8 +170,12 @@ class ModelRegistry:
         self._ready = False
         for scorer in self._scorers.values():
             await scorer._batcher.aclose()
+        for thread in self._threads.values():
+            await asyncio.to_thread(thread.shutdown, wait=True)
+        for scorer in self._scorers.values():
             await asyncio.to_thread(scorer.engine.close)
         self._scorers.clear()
+        self._threads.clear()
 
 
 def resolve_device(device: str) -> str:

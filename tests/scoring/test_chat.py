@@ -56,3 +56,16 @@ def test_truncation_keeps_the_end_of_the_response(tiny_qwen2_dir: Path,
     # a short response keeps the end of the prompt and all of the response
     short = ItemEncoder(bert, 32).encode(as_messages("word " * 100 + "LAST", "ok"))
     assert bert.decode(short.input_ids).endswith("last [SEP] ok [SEP]")
+
+
+def test_a_template_that_rejects_the_item_is_a_422(tiny_qwen2_dir: Path) -> None:
+    import pytest
+
+    from service.errors import Unprocessable
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_qwen2_dir))
+    tok.chat_template = ("{% if messages[0]['role'] != 'user' %}"
+                         "{{ raise_exception('first turn must be the user') }}{% endif %}x")
+    with pytest.raises(Unprocessable) as err:
+        ItemEncoder(tok, 64).encode([{"role": "assistant", "content": "hi"}])
+    assert err.value.status_code == 422 and "first turn" in err.value.detail
