@@ -18,6 +18,7 @@ import ast
 import functools
 import math
 import operator
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -333,6 +334,23 @@ def judge_observation(obs: Any) -> bool:
     op_name, left, right = obs
     op = {cls.__name__: fn for cls, fn in _CMPOPS.items()}[str(op_name)]
     return bool(op(values.decode(left), values.decode(right)))
+
+
+_SYMBOLS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+            ast.GtE: ">=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def judge(node: Node, fetch: Callable[[Hole], Any]) -> tuple[bool, str | None]:
+    """Truth of an assert skeleton, and for a failed single comparison the values seen."""
+    if isinstance(node, Op) and node.kind == "cmp" and len(node.extra) == 1:
+        left, right = evaluate(node.args[0], fetch), evaluate(node.args[1], fetch)
+        if _CMPOPS[node.extra[0]](left, right):
+            return True, None
+        sym = _SYMBOLS[node.extra[0]]
+        return False, f"AssertionError: {_SHORT.repr(left)} {sym} {_SHORT.repr(right)} is false"
+    return bool(evaluate(node, fetch)), None
 
 
 def _assigned_names(tree: ast.AST) -> set[str]:

@@ -130,12 +130,14 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
 def _judge_assert(node: compare.Node, fetch: Callable[[compare.Hole], Any]) -> TestVerdict | None:
     """A failing verdict for one assert skeleton, or None when it held."""
     try:
-        outcome = bool(compare.evaluate(node, fetch))
+        outcome, why = compare.judge(node, fetch)
     except (ChildRaised, wire.WireError):
         raise
     except Exception as exc:  # the trusted evaluation itself raised (TypeError, ...)
         return TestVerdict(status=TestStatus.ERROR, error=_cut(f"{type(exc).__name__}: {exc}"))
-    return None if outcome else TestVerdict(status=TestStatus.FAILED, error="AssertionError")
+    if outcome:
+        return None
+    return TestVerdict(status=TestStatus.FAILED, error=_cut(why or "AssertionError"))
 
 
 def _judge(child: Child, index: int, plan: compare.Plan, deadline: float) -> TestVerdict:
