@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
-import operator
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox_worker import values
-
-MAX_SEQ = 10_000_000  # longest sequence the trusted side builds or walks
-MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
+from sandbox_worker.safe_ops import (
+    CMPOPS,
+    SAFE_CONSTS,
+    SAFE_FUNCS,
+    SAFE_TYPES,
+    UNARY,
+    safe_binop,
+)
 
 
 @dataclass(frozen=True)
@@ -65,81 +68,11 @@ class Plan:
     error: str | None = None  # the test itself does not parse
 
 
-def _guard_len(x: Any) -> Any:
-    try:
-        n = len(x)
-    except TypeError:
-        return x
-    if n > MAX_SEQ:
-        raise ValueError(f"sequence of {n} items too large")
-    return x
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return fn(*(_guard_len(a) for a in args), **kwargs)
-    return call
-
-
-_PLAIN_FUNCS: dict[str, Callable[..., Any]] = {
-        "abs": abs, "round": round, "len": len, "sorted": sorted, "set": set,
-        "frozenset": frozenset, "list": list, "tuple": tuple, "dict": dict, "sum": sum,
-        "min": min, "max": max, "all": all, "any": any, "bool": bool, "int": int,
-        "float": float, "str": str, "range": range, "isinstance": isinstance, "type": type,
-        "complex": complex, "isclose": math.isclose, "math.isclose": math.isclose,
-        "math.sqrt": math.sqrt, "math.fabs": math.fabs, "math.floor": math.floor,
-        "math.ceil": math.ceil, "math.isnan": math.isnan, "math.isinf": math.isinf,
-}
-SAFE_FUNCS = {name: _guarded(fn) for name, fn in _PLAIN_FUNCS.items()}
-SAFE_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
-              "tuple": tuple, "dict": dict, "set": set, "frozenset": frozenset,
-              "bytes": bytes, "complex": complex}
-SAFE_CONSTS = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf,
-               "math.nan": math.nan, "math.tau": math.tau}
 # calls the trusted side may evaluate even when every argument comes from the program,
 # because they compare or mix the program value with test constants
 _MIXING = {"isclose", "math.isclose", "isinstance", "type"}
-
 _SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
-_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
-    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
-}
-_CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_,
-    ast.IsNot: operator.is_not, ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
-    ast.Invert: operator.invert,
-}
 
-
-def _size(x: Any) -> int:
-    if isinstance(x, int):
-        return x.bit_length()
-    if isinstance(x, str | bytes | list | tuple):
-        return len(x)
-    return 0
-
-
-def safe_binop(op: type[ast.operator], a: Any, b: Any) -> Any:
-    """Binary operator with guards against results too big to build."""
-    if (op is ast.Pow and isinstance(a, int) and isinstance(b, int) and b > 0
-            and max(1, a.bit_length()) * b > MAX_INT_BITS):
-        raise OverflowError("power too large")
-    if op is ast.LShift and isinstance(b, int) and b > MAX_INT_BITS:
-        raise OverflowError("shift too large")
-    if op is ast.Mult and (isinstance(a, int) or isinstance(b, int)):
-        seq, n = (a, b) if isinstance(b, int) else (b, a)
-        if (isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
-                and len(seq) * n > MAX_SEQ):
-            raise OverflowError("repetition too large")
-    return _BINOPS[op](a, b)
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -267,7 +200,7 @@ def evaluate(node: Node, fetch: Callable[[Hole], Any]) -> Any:
         left = ev(args[0])
         for op, right_node in zip(node.extra, args[1:], strict=True):
             right = ev(right_node)
-            if not _CMPOPS[op](left, right):
+            if not CMPOPS[op](left, right):
                 return False
             left = right
         return True
@@ -286,7 +219,7 @@ def evaluate(node: Node, fetch: Callable[[Hole], Any]) -> Any:
                 return result
         return result
     if kind == "unary":
-        return _UNARY[node.extra](ev(args[0]))
+        return UNARY[node.extra](ev(args[0]))
     if kind == "bin":
         return safe_binop(node.extra, ev(args[0]), ev(args[1]))
     if kind == "if":
@@ -316,7 +249,7 @@ class _ObserveAsserts(ast.NodeTransformer):
     def visit_Assert(self, node: ast.Assert) -> ast.AST:
         test = node.test
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1
-                and type(test.ops[0]) in _CMPOPS):
+                and type(test.ops[0]) in CMPOPS):
             return node
         call = ast.Call(func=ast.Name(OBSERVE, ast.Load()),
                         args=[ast.Constant(type(test.ops[0]).__name__), test.left,
@@ -332,7 +265,7 @@ def _observe_asserts(stmt: ast.stmt) -> ast.AST:
 def judge_observation(obs: Any) -> bool:
     """Whether an observed `left OP right` holds, on decoded plain values (trusted side)."""
     op_name, left, right = obs
-    op = {cls.__name__: fn for cls, fn in _CMPOPS.items()}[str(op_name)]
+    op = {cls.__name__: fn for cls, fn in CMPOPS.items()}[str(op_name)]
     return bool(op(values.decode(left), values.decode(right)))
 
 
@@ -346,7 +279,7 @@ def judge(node: Node, fetch: Callable[[Hole], Any]) -> tuple[bool, str | None]:
     """Truth of an assert skeleton, and for a failed single comparison the values seen."""
     if isinstance(node, Op) and node.kind == "cmp" and len(node.extra) == 1:
         left, right = evaluate(node.args[0], fetch), evaluate(node.args[1], fetch)
-        if _CMPOPS[node.extra[0]](left, right):
+        if CMPOPS[node.extra[0]](left, right):
             return True, None
         sym = _SYMBOLS[node.extra[0]]
         return False, f"AssertionError: {_SHORT.repr(left)} {sym} {_SHORT.repr(right)} is false"

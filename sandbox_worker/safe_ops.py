@@ -1,0 +1,77 @@
+"""Operators and builtins the trusted side applies to plain data, with size guards."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+MAX_SEQ = 10_000_000  # longest sequence the trusted side builds or walks
+MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
+
+
+def _guard_len(x: Any) -> Any:
+    try:
+        n = len(x)
+    except TypeError:
+        return x
+    if n > MAX_SEQ:
+        raise ValueError(f"sequence of {n} items too large")
+    return x
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*(_guard_len(a) for a in args), **kwargs)
+    return call
+
+
+_PLAIN_FUNCS: dict[str, Callable[..., Any]] = {
+        "abs": abs, "round": round, "len": len, "sorted": sorted, "set": set,
+        "frozenset": frozenset, "list": list, "tuple": tuple, "dict": dict, "sum": sum,
+        "min": min, "max": max, "all": all, "any": any, "bool": bool, "int": int,
+        "float": float, "str": str, "range": range, "isinstance": isinstance, "type": type,
+        "complex": complex, "isclose": math.isclose, "math.isclose": math.isclose,
+        "math.sqrt": math.sqrt, "math.fabs": math.fabs, "math.floor": math.floor,
+        "math.ceil": math.ceil, "math.isnan": math.isnan, "math.isinf": math.isinf,
+}
+SAFE_FUNCS = {name: _guarded(fn) for name, fn in _PLAIN_FUNCS.items()}
+SAFE_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
+              "tuple": tuple, "dict": dict, "set": set, "frozenset": frozenset,
+              "bytes": bytes, "complex": complex}
+SAFE_CONSTS = {"math.pi": math.pi, "math.e": math.e, "math.inf": math.inf,
+               "math.nan": math.nan, "math.tau": math.tau}
+
+BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+}
+CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_,
+    ast.IsNot: operator.is_not, ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
+    ast.Invert: operator.invert,
+}
+
+
+def safe_binop(op: type[ast.operator], a: Any, b: Any) -> Any:
+    """Binary operator with guards against results too big to build."""
+    if (op is ast.Pow and isinstance(a, int) and isinstance(b, int) and b > 0
+            and max(1, a.bit_length()) * b > MAX_INT_BITS):
+        raise OverflowError("power too large")
+    if op is ast.LShift and isinstance(b, int) and b > MAX_INT_BITS:
+        raise OverflowError("shift too large")
+    if op is ast.Mult and (isinstance(a, int) or isinstance(b, int)):
+        seq, n = (a, b) if isinstance(b, int) else (b, a)
+        if (isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
+                and len(seq) * n > MAX_SEQ):
+            raise OverflowError("repetition too large")
+    return BINOPS[op](a, b)
