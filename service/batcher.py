@@ -137,17 +137,27 @@ class Batcher:
             batch = await self._form()
             if not batch:
                 continue
-            prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in batch])
-            if inflight is not None:
-                await asyncio.wait([inflight])  # the handoff slot frees when the model is done
-            live = [e for e in batch if self._alive(e)]
-            if len(live) < len(batch):
-                self._count_dropped(len(batch) - len(live))
-                if not live:
-                    inflight = None
-                    continue
-                prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in live])
-            inflight = asyncio.create_task(self._infer(live, prepared))
+            try:
+                inflight = await self._hand_off(batch, inflight)
+            except Exception as exc:  # never let one bad batch stop the batching task
+                log.exception("batch preparation failed", extra={"model": self._label})
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(exc)
+
+    async def _hand_off(self, batch: list[_Entry],
+                        inflight: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
+        """Collate while the model runs, then start the batch when the model thread is free."""
+        prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in batch])
+        if inflight is not None:
+            await asyncio.wait([inflight])  # capacity-1 handoff: one batch runs, one waits
+        live = [e for e in batch if self._alive(e)]
+        if len(live) < len(batch):
+            self._count_dropped(len(batch) - len(live))
+            if not live:
+                return None
+            prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in live])
+        return asyncio.create_task(self._infer(live, prepared))
 
     async def _wait_fill_or_done(self, inflight: asyncio.Task[None]) -> None:
         """While the model runs, wait until it is done or a full batch is queued."""

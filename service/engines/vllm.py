@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ class VllmEngine:
 
     def __init__(self, opts: LoadOptions, **engine_kwargs: Any) -> None:
         # imported here so CPU installs never import vLLM
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoConfig, AutoTokenizer
         from vllm import LLM, PoolingParams
 
@@ -27,9 +29,12 @@ class VllmEngine:
         config = AutoConfig.from_pretrained(str(opts.path), local_files_only=True)
         max_length = model_max_length(config, self.tokenizer, opts.max_length_tokens)
         dtype = "bfloat16" if opts.dtype == "auto" else opts.dtype
-        self.llm = LLM(model=str(opts.path), runner="pooling", dtype=dtype,
-                       max_model_len=max_length, enforce_eager=not opts.torch_compile,
-                       **engine_kwargs)
+        common = {"model": str(opts.path), "dtype": dtype, "max_model_len": max_length,
+                  "enforce_eager": not opts.torch_compile, **engine_kwargs}
+        try:
+            self.llm = LLM(runner="pooling", **common)
+        except TypeError:  # vLLM < 0.10 selected pooling with `task`
+            self.llm = LLM(task="classify", **common)
         try:  # raw rewards: no sigmoid/softmax on the classifier output
             self._params = PoolingParams(use_activation=False)
         except TypeError:  # older vLLM spelled it `activation`

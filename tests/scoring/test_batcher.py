@@ -154,3 +154,23 @@ async def test_disconnected_clients_are_dropped_before_inference() -> None:
     assert doomed.cancelled() or doomed.exception() is not None
     dropped = metrics.dropped.labels("fake")._value.get()
     assert dropped == 3
+
+
+class BrokenOnce(FakeEngine):
+    """Fails to collate a batch holding a 13-token item."""
+
+    def prepare(self, batch):  # type: ignore[no-untyped-def]
+        if any(len(e) == 13 for e in batch):
+            raise RuntimeError("cannot collate")
+        return super().prepare(batch)
+
+
+async def test_a_failing_batch_fails_its_requests_and_batching_goes_on() -> None:
+    engine = BrokenOnce()
+    batcher, _ = await start_batcher(engine)
+    try:
+        with pytest.raises(RuntimeError, match="cannot collate"):
+            await batcher.submit([item(13)])
+        assert (await batcher.submit([item(7)])).scores == [7.0]
+    finally:
+        await batcher.aclose()
