@@ -21,7 +21,9 @@ are each atomic. `claim:<job_id>` (SET NX) makes a job submitted twice concurren
 number of service replicas, enter the stream once.
 
 Keys built inside the scripts (reply lists, evicted results) are not declared in KEYS, so this
-layout targets a single Redis (or a primary with replicas), not Redis Cluster.
+layout targets a single Redis (or a primary with replicas), not Redis Cluster. Needs Redis
+>= 6.2 (XAUTOCLAIM, RPOP with a count); run it with `maxmemory-policy noeviction` (the cache is
+bounded by cache_max_entries, not by eviction, which could drop queued jobs).
 """
 
 from __future__ import annotations
