@@ -42,14 +42,16 @@ class DefaultRecipe:
     """Everything that shapes the default model (part of its build key)."""
 
     n_mutants: int = 12
+    problems_limit: int = 0  # first K bundled problems only (0: all; tests use a few)
     timeout_s: float = 0.5  # per assert: bundled programs run in milliseconds; loops die fast
     order2_share: float = 0.25
     rules: PairRules = field(default_factory=lambda: PairRules(
         max_pairs_per_question=12, val_fraction=0.12, seed=0))
+    # sized for a few minutes on 2 CPU cores: embeddings + bottom 2 of 6 blocks frozen
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        model="minilm", max_length=320, batch_size=8, grad_accum=2, lr=1e-4,
-        warmup_ratio=0.1, epochs=2.0, eval_every=0, save_every=1000, dtype="fp32",
-        device="cpu", seed=0, freeze_embeddings=True))
+        model="minilm", max_length=256, batch_size=8, grad_accum=2, lr=1e-4,
+        warmup_ratio=0.1, epochs=1.0, eval_every=0, save_every=1000, dtype="fp32",
+        device="cpu", seed=0, freeze_embeddings=True, freeze_layers=2))
 
 
 def home_dir() -> Path:
@@ -97,7 +99,7 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t = time.monotonic()
-    problems = load_bundled()
+    problems = load_bundled()[: recipe.problems_limit or None]
     if not problems:
         raise SystemExit("no bundled problems found in training/data/problems_*.jsonl")
     write_jsonl(work / "problems.jsonl", (p.to_row() for p in problems))
@@ -125,9 +127,10 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
             "run": run, "val_file": vp, "train_config": dataclasses.asdict(cfg)}
 
 
-def ensure(*, force: bool = False, progress: bool = True) -> Path:
+def ensure(*, force: bool = False, progress: bool = True,
+           recipe: DefaultRecipe | None = None) -> Path:
     """Path of a fresh default model, building it first when missing or stale."""
-    recipe = DefaultRecipe()
+    recipe = recipe or DefaultRecipe()
     key = build_key(recipe)
     target = model_dir()
     if not force and is_fresh(target, key):

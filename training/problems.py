@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox_worker.extract import extract_code
 from training.records import Appender, read_jsonl, write_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -190,11 +191,12 @@ def load(source: str, path: str | None = None, limit: int | None = None) -> list
 
 
 def inference_candidates(problems: list[Problem]) -> Iterator[dict[str, Any]]:
-    """AceCode `inferences` as candidate rows (the sample stage's output format)."""
+    """AceCode `inferences` as candidate rows (code pulled out of markdown fences)."""
     for p in problems:
         for i, inf in enumerate(p.inferences):
             yield {"problem_id": p.id, "candidate_id": f"{p.id}/{inf.get('completion_id', i)}",
-                   "code": inf["completion"], "origin": inf.get("model_name", "acecode"),
+                   "code": extract_code(inf["completion"]),
+                   "origin": inf.get("model_name", "acecode"),
                    "stored_pass_rate": inf.get("pass_rate")}
 
 

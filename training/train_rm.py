@@ -199,8 +199,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 diff = r[: len(idx)] - r[len(idx):]
                 loss = -F.logsigmoid(diff).mean()
                 (loss * len(idx) / (micro * cfg.grad_accum)).backward()
-                loss_sum += float(loss) * len(idx)
-                acc_sum += float((diff > 0).float().sum())
+                loss_sum += float(loss.detach()) * len(idx)
+                acc_sum += float((diff.detach() > 0).float().sum())
                 seen += len(idx)
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
