@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,8 +87,18 @@ def _dotted(node: ast.expr) -> str | None:
 class _Planner:
     """Builds the node tree of one assert expression."""
 
-    def __init__(self, local_names: set[str]) -> None:
-        self.local = local_names
+    def __init__(self, local_names: set[str], shadowed: frozenset[str]) -> None:
+        self.local, self.shadowed = local_names, shadowed
+
+    def _programs_own(self, node: ast.AST) -> bool:
+        """A call of a builtin name the program redefines, on arguments that do not involve
+        the program otherwise: the function under test (`sum(1, 2)` when the task is `sum`).
+        Around program values (`abs(f(x) - 1)`) the name keeps meaning the real builtin."""
+        if not (isinstance(node, ast.Call) and (_dotted(node.func) or ".").split(".")[0]
+                in self.shadowed):
+            return False
+        args = [*node.args, *(k.value for k in node.keywords)]
+        return not any(self.depends(a, own_ok=True) for a in args)
 
     def _trusted_name(self, dotted: str | None) -> bool:
         if dotted is None:
@@ -95,8 +106,11 @@ class _Planner:
         return dotted.split(".")[0] not in self.local and (
             dotted in SAFE_FUNCS or dotted in SAFE_TYPES or dotted in SAFE_CONSTS)
 
-    def depends(self, node: ast.AST) -> bool:
-        """True when `node` may touch program state (any name not a trusted builtin)."""
+    def depends(self, node: ast.AST, own_ok: bool = False) -> bool:
+        """True when `node` may touch program state (any name not a trusted builtin);
+        with `own_ok`, calls of the program's own builtin-named functions do not count."""
+        if self._programs_own(node):
+            return not own_ok
         if isinstance(node, ast.Attribute | ast.Name) and self._trusted_name(_dotted(node)):
             return False
         if isinstance(node, ast.Name):
@@ -106,9 +120,9 @@ class _Planner:
                      if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
             if isinstance(node, ast.Lambda):
                 bound |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-            return any(self.depends(n) for n in ast.walk(node)
+            return any(self.depends(n, own_ok) for n in ast.walk(node)
                        if isinstance(n, ast.Name) and n.id not in bound)
-        return any(self.depends(child) for child in ast.iter_child_nodes(node))
+        return any(self.depends(child, own_ok) for child in ast.iter_child_nodes(node))
 
     def plan(self, node: ast.expr) -> Node:
         if not self.depends(node):
@@ -157,7 +171,7 @@ class _Planner:
 
     def _call(self, node: ast.Call) -> Node | None:
         name = _dotted(node.func)
-        if not self._trusted_name(name) or name not in SAFE_FUNCS:
+        if not self._trusted_name(name) or name not in SAFE_FUNCS or self._programs_own(node):
             return None
         args = [*node.args, *(k.value for k in node.keywords)]
         if any(isinstance(a, ast.Starred) for a in node.args) or any(
@@ -298,12 +312,23 @@ def _assigned_names(tree: ast.AST) -> set[str]:
     return names
 
 
+_TRUSTED_ROOTS = sorted({n.split(".")[0] for n in (*SAFE_FUNCS, *SAFE_TYPES, *SAFE_CONSTS)})
+_DEFINES = re.compile(
+    r"^\s*(?:(?:async\s+)?def|class)\s+({0})\b|^({0})\s*[:=]|\bas\s+({0})\b"
+    r"|^\s*from\s+\S+\s+import\b[^\n]*\b({0})\b".format("|".join(_TRUSTED_ROOTS)), re.M)
+
+
+def shadowed_builtins(code: str) -> frozenset[str]:
+    """Trusted builtin names a program (re)defines: a cheap scan, it never runs the code."""
+    return frozenset(n for m in _DEFINES.finditer(code) for n in m.groups() if n)
+
+
 @functools.lru_cache(maxsize=8192)
-def make_plan(test: str) -> Plan:
+def make_plan(test: str, shadowed: frozenset[str] = frozenset()) -> Plan:
     """Plan of one test string (cached: RL batches repeat the same tests many times)."""
     try:
         tree = ast.parse(test, mode="exec")
-        planner = _Planner(_assigned_names(tree))
+        planner = _Planner(_assigned_names(tree), shadowed)
         steps: list[tuple[str, Any]] = []
         for stmt in tree.body:
             if isinstance(stmt, ast.Assert):

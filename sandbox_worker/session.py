@@ -27,7 +27,7 @@ log = logging.getLogger("codereward.sandbox")
 
 ERROR_CHARS = 300  # longest error text in a verdict
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # largest value a program may send back for one hole
-LOAD_GRACE_S = 1.0  # extra time for the first answer: child set-up (mounts) before the load
+LOAD_GRACE_S = 2.0  # extra time for the first answer: child set-up (mounts) before the load
 
 
 class Child:
@@ -259,8 +259,10 @@ def _eager_run(plans: list[compare.Plan], start: int) -> int:
 def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     """Run `job` to a result; `spawn` hands out a fresh sandboxed child."""
     n = len(job.tests)
-    budget_end = time.monotonic() + job.timeout_s * (n + 2) + 2 * LOAD_GRACE_S
-    plans = [compare.make_plan(t) for t in job.tests]
+    # worst honest case: every test times out and the program is loaded again after each
+    budget_end = time.monotonic() + (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
+    shadowed = compare.shadowed_builtins(job.code)
+    plans = [compare.make_plan(t, shadowed) for t in job.tests]
     first_run = _eager_run(plans, 0)
     pending = _Batch(0, plans[:first_run]) if first_run else None
     child, status, error = _load(spawn, job, pending.msg if pending else None)

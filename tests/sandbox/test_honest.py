@@ -90,6 +90,11 @@ HONEST: dict[str, tuple[str, list[str]]] = {
         "def f(n):\n    return bytes(range(min(n, 3))), complex(n, -n), list(range(n)), 7 ** n",
         ["assert f(3)[0] == b'\\x00\\x01\\x02'", "assert f(2)[1] == 2 - 2j",
          "assert f(100000)[2] == list(range(100000))", "assert f(5000)[3] == 7 ** 5000"]),
+    "task_named_like_a_builtin": ("def sum(a, b):\n    return a + b\n"
+                                  "def round(x):\n    return int(x + 0.5)",
+                                  ["assert sum(1, 2) == 3", "assert round(2.5) == 3",
+                                   "assert sum(sum(1, 1), 1) == 3",
+                                   "assert abs(sum(0.1, 0.2) - 0.3) < 1e-9"]),
     "module_state_between_tests": ("calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)",
                                    ["assert f('a') == 1", "assert f('b') == 2"]),
 }
