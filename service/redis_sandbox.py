@@ -140,7 +140,8 @@ class RedisSandbox:
             if job_id in mine:
                 continue
             wait = self._waits.get(job_id)
-            if wait is None:
+            if wait is None or (wait.future.done() and wait.future.exception() is not None):
+                # a failed submission is not reused: this request tries again
                 wait = self._waits[job_id] = _Wait(loop.create_future(), job)
                 new.append(job_id)
             wait.refs += 1
