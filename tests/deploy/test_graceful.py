@@ -1,11 +1,18 @@
-"""SIGTERM under load: /readyz turns 503, accepted requests all finish, then the process exits."""
+"""SIGTERM under load: /readyz turns 503, accepted requests all finish, then the process exits.
+
+"Accepted" is judged by the server itself: every request the app saw has an access-log line
+with the id the client sent (x-request-id). A request the client lost (connection reset or
+closed) must have no such line: it never reached the app, so a retry is safe.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,19 +21,21 @@ import pytest
 from tests.deploy.service_proc import ServiceProcess
 
 GRACE_S = 30.0
-# each accepted request holds the server ~1.5 s: it is surely in flight when SIGTERM lands
+# each accepted request holds the server 4 s: far longer than the checks made while draining
 SLOW = {"submissions": [{"code": "import time\n",
-                         "tests": ["assert time.sleep(1.5) is None"]}], "timeout_s": 10}
+                         "tests": ["assert time.sleep(4) is None"]}], "timeout_s": 10}
+REWARD = {"query": ["user: add two numbers\nassistant: def add(a, b): return a+b"] * 8}
 
 
-def in_flight(url: str) -> float:
+def programs_running(url: str) -> float:
+    """Programs accepted by the sandbox and not finished (only the slow requests run any)."""
     text = httpx.get(url + "/metrics", timeout=5).text
-    line = next(x for x in text.splitlines() if x.startswith("codereward_http_in_flight_requests"))
-    return float(line.split()[-1])
+    prefix = "codereward_sandbox_in_flight_programs "
+    return float(next(x for x in text.splitlines() if x.startswith(prefix)).split()[-1])
 
 
 @pytest.fixture
-def service(tiny_model: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def service(tiny_model: Path, tmp_path: Path) -> Iterator[ServiceProcess]:
     proc = ServiceProcess(tiny_model, tmp_path / "service.log",
                           shutdown_grace_s=str(GRACE_S), sandbox_workers="4")
     try:
@@ -38,40 +47,42 @@ def service(tiny_model: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_sigterm_drains_without_dropping_accepted_requests(service: ServiceProcess) -> None:
     url = service.url
-    slow: list[httpx.Response | Exception] = []
-    score: list[tuple[float, int | str]] = []  # (time sent, status or error name)
+    ids = (f"client-{n}" for n in itertools.count())
+    outcomes: dict[str, tuple[str, float, int | str]] = {}  # id -> (path, sent at, outcome)
     stop = threading.Event()
 
-    def send_slow() -> None:
+    def send(client: httpx.Client, path: str, body: dict[str, object]) -> None:
+        rid, sent = next(ids), time.monotonic()
         try:
-            slow.append(httpx.post(url + "/execute-tests", json=SLOW, timeout=60))
+            response = client.post(path, json=body, headers={"x-request-id": rid})
+            outcomes[rid] = (path, sent, response.status_code)
+            if path == "/execute-tests" and response.status_code == 200:
+                assert response.json()["results"][0]["pass_rate"] == 1.0
         except httpx.HTTPError as exc:
-            slow.append(exc)
+            outcomes[rid] = (path, sent, type(exc).__name__)
 
-    def score_loop() -> None:
-        # /get_reward: the RL path, through the model's batcher
-        body = {"query": ["user: add two numbers\nassistant: def add(a, b): return a+b"] * 8}
-        with httpx.Client(timeout=30) as client:
+    def send_slow() -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            send(client, "/execute-tests", SLOW)
+
+    def reward_loop() -> None:  # the RL path, through the model's batcher
+        with httpx.Client(base_url=url, timeout=30) as client:
             while not stop.is_set():
-                sent = time.monotonic()
-                try:
-                    score.append((sent, client.post(url + "/get_reward", json=body).status_code))
-                except httpx.HTTPError as exc:
-                    score.append((sent, type(exc).__name__))
+                send(client, "/get_reward", REWARD)
                 time.sleep(0.02)
 
     slow_threads = [threading.Thread(target=send_slow) for _ in range(4)]
-    loaders = [threading.Thread(target=score_loop) for _ in range(2)]
+    loaders = [threading.Thread(target=reward_loop) for _ in range(2)]
     for t in slow_threads + loaders:
         t.start()
     deadline = time.monotonic() + 30
-    while in_flight(url) < 5 and time.monotonic() < deadline:  # 4 slow + this scrape
+    while programs_running(url) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert in_flight(url) >= 5, "the slow requests never got in flight"
+    assert programs_running(url) == 4, "the slow requests never got in flight"
 
     sigterm_at = time.monotonic()
     service.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)  # the drain flag is set by the signal handler; let the loop see it
+    time.sleep(0.2)  # the drain flag is set by the signal handler; let the loop see it
     ready = httpx.get(url + "/readyz", timeout=5)
     assert ready.status_code == 503 and ready.json()["draining"] is True
     late = httpx.post(url + "/execute-tests", json=SLOW, timeout=10)
@@ -84,22 +95,23 @@ def test_sigterm_drains_without_dropping_accepted_requests(service: ServiceProce
         t.join(timeout=60)
     service.proc.wait(timeout=GRACE_S + 15)
     assert service.proc.returncode == 0, service.logs()[-2000:]
-
-    # every request accepted before SIGTERM was answered in full
-    assert len(slow) == 4
-    for response in slow:
-        assert isinstance(response, httpx.Response), response
-        assert response.status_code == 200
-        assert response.json()["results"][0]["pass_rate"] == 1.0
-    before = [s for t, s in score if t < sigterm_at]
-    after = [s for t, s in score if t >= sigterm_at]
-    assert before and all(s == 200 for s in before), before
-    # after SIGTERM: served, told to go elsewhere (503), or no longer connected; never a 5xx
-    assert set(after) <= {200, 503, "ConnectError", "RemoteProtocolError"}, after
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/healthz", timeout=2)
 
+    # the slow requests were in the sandbox at SIGTERM: all answered in full
+    slow = [o for p, _, o in outcomes.values() if p == "/execute-tests"]
+    assert slow == [200] * 4
+    before = [o for _, sent, o in outcomes.values() if sent < sigterm_at]
+    assert before.count(200) >= 4 and set(before) <= {200, 503}, before
+
     logs = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
-    access = [r for r in logs if r.get("logger") == "codereward.access"]
-    assert access and all(r["request_id"] for r in access), "access lines carry request ids"
+    access = {r["request_id"]: r["status"] for r in logs if r.get("logger") == "codereward.access"}
+    for rid, (path, _, outcome) in outcomes.items():
+        if isinstance(outcome, int):
+            assert outcome in (200, 503), (rid, path, outcome)
+            assert access.get(rid) == outcome, (rid, "client and server disagree")
+        else:  # lost on the wire: only allowed when the app never saw the request
+            assert outcome in ("ConnectError", "RemoteProtocolError", "ReadError"), outcome
+            assert rid not in access, (rid, path, outcome, "accepted, then dropped")
     assert any(r["msg"] == "draining" for r in logs)
+    assert any(r["msg"] == "model warmed up" and r["model"] == "tiny" for r in logs)
