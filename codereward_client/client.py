@@ -1,4 +1,4 @@
-"""HTTP clients for codereward: sync and async, pooled, with retries on 429/502/503.
+"""HTTP clients for codereward: sync (httpx) and async (aiohttp or httpx), pooled, retrying.
 
 Retries: connection errors and 429/502/503 are retried up to `retries` times with
 exponential backoff (`backoff_s` doubling, capped at `max_backoff_s`), waiting at least the
@@ -8,6 +8,7 @@ server's `Retry-After`. Other errors (4xx, 504 past the server's deadline) raise
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -16,6 +17,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from codereward_client._senders import SendError, make_sender
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({429, 502, 503})
@@ -31,9 +34,9 @@ class CodeRewardError(RuntimeError):
         self.status_code = status_code
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Seconds the server asked us to wait (`Retry-After`: seconds or an HTTP date)."""
-    value = response.headers.get("retry-after") if response is not None else None
+    value = headers.get("retry-after") if headers is not None else None
     if not value:
         return None
     try:
@@ -51,39 +54,34 @@ class _Base:
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
                  timeout_s: float = 180.0, retries: int = 5, backoff_s: float = 0.5,
                  max_backoff_s: float = 30.0, max_connections: int = 64) -> None:
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
         self.base_url = (base_url or os.environ.get("CODEREWARD_URL") or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get("CODEREWARD_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
-        self.limits = httpx.Limits(max_connections=max_connections,
-                                   max_keepalive_connections=max_connections)
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
 
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+    def _delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         """Backoff before retry `attempt` (0-based): jittered exponential, >= Retry-After."""
         backoff = min(self.max_backoff_s, self.backoff_s * 2.0 ** attempt)
         backoff *= 0.5 + random.random() / 2  # jitter: spread retries of many coroutines
-        asked = _retry_after(response)
+        asked = _retry_after(headers)
         if asked is None:
             return backoff
         return float(min(self.max_backoff_s, max(backoff, asked)))
 
     @staticmethod
-    def _result(response: httpx.Response) -> Json:
-        if response.status_code >= 400:
+    def _result(status: int, content: bytes) -> Json:
+        if status >= 400:
             try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise CodeRewardError(f"HTTP {response.status_code}: {detail}", response.status_code)
-        body: Json = response.json()
+                detail = json.loads(content).get("detail", content.decode(errors="replace"))
+            except (ValueError, AttributeError):
+                detail = content.decode(errors="replace")
+            raise CodeRewardError(f"HTTP {status}: {detail}", status)
+        body: Json = json.loads(content)
         return body
-
-    @staticmethod
-    def _retryable(response: httpx.Response) -> bool:
-        return response.status_code in RETRY_STATUSES
 
 
 def _score_body(items: Sequence[Any], model: str | None) -> Json:
@@ -139,22 +137,27 @@ class CodeRewardClient(_Base):
     def __init__(self, base_url: str | None = None, *, transport: httpx.BaseTransport | None = None,
                  **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
-        self._http = httpx.Client(base_url=self.base_url, headers=self.headers,
-                                  timeout=self.timeout, limits=self.limits, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=self.headers, transport=transport,
+            timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
+            limits=httpx.Limits(max_connections=self.max_connections,
+                                max_keepalive_connections=self.max_connections))
 
     def _post(self, path: str, body: Json) -> Json:
-        response: httpx.Response | None = None
+        error = CodeRewardError("no attempt made")
         for attempt in range(self.retries + 1):
+            headers: Mapping[str, str] | None = None
             try:
                 response = self._http.post(path, json=body)
-                if not self._retryable(response):
-                    return self._result(response)
-                error: Exception = CodeRewardError(
-                    f"HTTP {response.status_code} after {attempt + 1} tries", response.status_code)
+                if response.status_code not in RETRY_STATUSES:
+                    return self._result(response.status_code, response.content)
+                headers = response.headers
+                error = CodeRewardError(f"HTTP {response.status_code} after {attempt + 1} tries",
+                                        response.status_code)
             except httpx.TransportError as exc:
-                response, error = None, CodeRewardError(f"{type(exc).__name__}: {exc}")
+                error = CodeRewardError(f"{type(exc).__name__}: {exc}")
             if attempt < self.retries:
-                time.sleep(self._delay(attempt, response))
+                time.sleep(self._delay(attempt, headers))
         raise error
 
     def score(self, items: Sequence[Any], *, model: str | None = None) -> list[float]:
@@ -192,28 +195,30 @@ class CodeRewardClient(_Base):
 
 
 class AsyncCodeRewardClient(_Base):
-    """asyncio client with the same methods; share one across coroutines for pooling."""
+    """asyncio client with the same methods; share one across coroutines for pooling.
 
-    def __init__(self, base_url: str | None = None, *,
+    `http`: `auto` (aiohttp when installed, else httpx), `aiohttp` or `httpx`.
+    """
+
+    def __init__(self, base_url: str | None = None, *, http: str = "auto",
                  transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers,
-                                       timeout=self.timeout, limits=self.limits,
-                                       transport=transport)
+        self._sender = make_sender(http, self.base_url, self.headers, self.timeout_s,
+                                   self.max_connections, transport)
 
     async def _post(self, path: str, body: Json) -> Json:
-        response: httpx.Response | None = None
+        error = CodeRewardError("no attempt made")
         for attempt in range(self.retries + 1):
+            headers: Mapping[str, str] | None = None
             try:
-                response = await self._http.post(path, json=body)
-                if not self._retryable(response):
-                    return self._result(response)
-                error: Exception = CodeRewardError(
-                    f"HTTP {response.status_code} after {attempt + 1} tries", response.status_code)
-            except httpx.TransportError as exc:
-                response, error = None, CodeRewardError(f"{type(exc).__name__}: {exc}")
+                status, headers, content = await self._sender.post(path, body)
+                if status not in RETRY_STATUSES:
+                    return self._result(status, content)
+                error = CodeRewardError(f"HTTP {status} after {attempt + 1} tries", status)
+            except SendError as exc:
+                error = CodeRewardError(str(exc))
             if attempt < self.retries:
-                await asyncio.sleep(self._delay(attempt, response))
+                await asyncio.sleep(self._delay(attempt, headers))
         raise error
 
     async def score(self, items: Sequence[Any], *, model: str | None = None) -> list[float]:
@@ -246,7 +251,7 @@ class AsyncCodeRewardClient(_Base):
                                 _reward_body(query, prompts, labels, mode, model))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncCodeRewardClient:
         return self

@@ -101,6 +101,12 @@ def start_server(model: Path, port: int, log_dir: Path) -> subprocess.Popen[byte
     raise RuntimeError("service not ready within 600 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its waited-for children (utime+stime+cutime+cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 async def concurrent(url: str, samples: list[dict[str, Any]], mode: str,
                      concurrency: int) -> tuple[float, list[float]]:
     """All samples as single-query requests at once (the pool caps open connections)."""
@@ -190,7 +196,10 @@ def main() -> None:
             _progress("server ready; warm-up")
             asyncio.run(concurrent(url, samples[:32], "hybrid", args.concurrency))
             _progress("tests mode")
+            server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
             t_wall, t_rewards = asyncio.run(concurrent(url, samples, "tests", args.concurrency))
+            server_cpu = cpu_seconds(proc.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
             _progress(f"hybrid mode (tests took {t_wall:.1f} s)")
             h_wall, _ = asyncio.run(concurrent(url, samples, "hybrid", args.concurrency))
             _progress(f"sequential baseline (hybrid took {h_wall:.1f} s)")
@@ -208,6 +217,8 @@ def main() -> None:
         ("samples (all-pass in tests mode)", f"{n} ({passed})", ""),
         ("tests mode: wall time", f"{t_wall:.2f} s ({t_rate:.0f} programs/s)",
          "≤ 5 s (≥ 200/s)"),
+        ("tests mode: CPU per request, server (+programs) / client",
+         f"{1000 * server_cpu / n:.1f} ms / {1000 * client_cpu / n:.1f} ms", ""),
         ("hybrid mode: concurrent", f"{h_wall:.2f} s ({h_rate:.1f} samples/s)", ""),
         ("hybrid baseline: one request at a time",
          f"{s_rate:.1f} samples/s ({len(seq)} samples)", ""),

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.config import Settings
-from service.deps import SandboxDep, SettingsDep
 from service.errors import NotReady, TooLarge, Unprocessable
 from service.reward import RewardMode, ScoreFn, compute_rewards
+from service.sandbox import SandboxBackend
 from service.turns import split_turns
 
 router = APIRouter()
@@ -76,10 +76,13 @@ def _scorer(request: Request, model: str | None) -> ScoreFn:
 
 
 @router.post("/get_reward", response_model=GetRewardResponse)
-async def get_reward(body: GetRewardRequest, request: Request, settings: SettingsDep,
-                     sandbox: SandboxDep,
+async def get_reward(body: GetRewardRequest, request: Request,
                      mode: Annotated[RewardMode | None, Query()] = None) -> GetRewardResponse:
     """Reward per query: model score, test pass rate, or hybrid (`?mode=` or body `mode`)."""
+    # app.state read directly: the sync Depends helpers would each cost a threadpool hop,
+    # which at thousands of single-query requests per second is a large share of the CPU
+    settings: Settings = request.app.state.settings
+    sandbox: SandboxBackend = request.app.state.sandbox
     _check(body, settings)
     chosen = body.mode or mode or RewardMode(settings.reward_mode)
     prompts = body.prompts or [None] * len(body.query)

@@ -26,9 +26,10 @@ def test_client_get_reward_and_execute_tests(live_url: str) -> None:
         assert err.value.status_code == 422
 
 
-def test_async_client_many_concurrent_single_queries(live_url: str) -> None:
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_async_client_many_concurrent_single_queries(live_url: str, http: str) -> None:
     async def run() -> list[float]:
-        async with AsyncCodeRewardClient(live_url, max_connections=8) as client:
+        async with AsyncCodeRewardClient(live_url, max_connections=8, http=http) as client:
             bodies = await asyncio.gather(*[
                 client.get_reward([r], None, [TESTS], mode="tests") for r in [CORRECT, WRONG] * 6])
         return [b["rewards"][0] for b in bodies]

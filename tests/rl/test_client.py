@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -76,17 +77,35 @@ def test_client_does_not_retry_client_errors(flaky: tuple[str, FastAPI]) -> None
     assert app.state.calls["bad"] == 1
 
 
-def test_async_client_retries(flaky: tuple[str, FastAPI]) -> None:
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_async_client_retries(flaky: tuple[str, FastAPI], http: str) -> None:
     url, _ = flaky
 
-    async def run() -> list[float]:
-        async with AsyncCodeRewardClient(url, backoff_s=0.01) as client:
+    async def run() -> list[Any]:
+        async with AsyncCodeRewardClient(url, backoff_s=0.01, http=http, api_key="k2") as client:
             bodies = await asyncio.gather(*[
-                client.get_reward([f"async{i}"], labels=[{"status": 429, "fail": 1}])
+                client.get_reward([f"async-{http}{i}"], labels=[{"status": 429, "fail": 1}])
                 for i in range(5)])
-        return [b["rewards"][0] for b in bodies]
+            with pytest.raises(CodeRewardError) as err:
+                await client.get_reward([f"bad-{http}"], labels=[{"status": 422, "fail": 9}])
+            assert err.value.status_code == 422
+        return bodies
 
-    assert asyncio.run(run()) == [2.0] * 5
+    bodies = asyncio.run(run())
+    assert [b["rewards"][0] for b in bodies] == [2.0] * 5
+    assert {b["auth"] for b in bodies} == {"Bearer k2"}
+
+
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_async_connection_refused_is_retried_then_raised(http: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    async def run() -> None:
+        async with AsyncCodeRewardClient(url, backoff_s=0.01, retries=1, http=http) as client:
+            await client.get_reward(["x"])
+
+    with pytest.raises(CodeRewardError):
+        asyncio.run(run())
 
 
 def test_connection_refused_is_retried_then_raised() -> None:
@@ -99,16 +118,16 @@ def test_connection_refused_is_retried_then_raised() -> None:
 def test_retry_after_is_honoured_in_the_backoff() -> None:
     client = CodeRewardClient("http://127.0.0.1:1", backoff_s=0.01, max_backoff_s=30)
     asked = httpx.Response(429, headers={"Retry-After": "7"})
-    assert client._delay(0, asked) == 7.0
+    assert client._delay(0, asked.headers) == 7.0
     assert client._delay(0, None) <= 0.01
     capped = CodeRewardClient("http://127.0.0.1:1", max_backoff_s=2)
-    assert capped._delay(0, asked) == 2.0
+    assert capped._delay(0, asked.headers) == 2.0
     client.close()
     capped.close()
 
 
 def test_retry_after_http_date() -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
-    seconds = _retry_after(httpx.Response(503, headers={"Retry-After": when}))
+    seconds = _retry_after({"retry-after": when})
     assert seconds is not None and 50 < seconds <= 60
-    assert _retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+    assert _retry_after({"retry-after": "soon"}) is None
