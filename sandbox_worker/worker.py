@@ -111,10 +111,14 @@ class Worker:
                 self._read(free)
                 backoff = 0.1
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("consumer group missing (Redis restarted?): recreating it")
                 group_ok = False
+                if "NOGROUP" in str(exc):
+                    log.warning("consumer group missing (Redis restarted?): recreating it")
+                    continue
+                self.metrics.redis_errors.inc()  # e.g. OOM: back off instead of dying
+                log.error("Redis refused: %s; retrying in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
             except _REDIS_DOWN as exc:
                 self.metrics.redis_errors.inc()
                 log.warning("Redis unreachable: %s; retrying in %.1fs", exc, backoff)
