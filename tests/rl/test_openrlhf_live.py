@@ -100,3 +100,22 @@ def test_openrlhf_hybrid_reward_through_round_robin_urls(live_url: str) -> None:
     assert set(body["extra_logs"]) >= {"rm_score", "pass_rate", "all_pass"}
     assert body["scores"] == [1.0]  # pass rate where tests ran
     assert body["details"][0]["format"] == "prompt_prefix"
+
+
+def test_openrlhf_reward_func_file_forwards_to_server(live_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import codereward_client.openrlhf as adapter
+
+    monkeypatch.setenv("CODEREWARD_URL", live_url)
+    monkeypatch.setenv("CODEREWARD_REWARD_MODE", "tests")
+    # OpenRLHF loads a `.py` remote_rm_url as a fresh module and calls its reward_func
+    executor = agent.SingleTurnAgentExecutor(remote_rm_url=adapter.__file__)
+    out = asyncio.run(_rollout_with(executor, WRONG, TESTS))
+    assert out["reward"] == [0.25]
+    assert out["extra_logs"]["all_pass"] == [0.0]
+
+
+async def _rollout_with(executor: Any, response: str, label: Any) -> dict[str, Any]:
+    out: dict[str, Any] = await executor.execute(
+        PROMPT, label, SamplingParams(), 4096, CharTokenizer(), ScriptedEngine(response))
+    return out
