@@ -23,8 +23,20 @@ def resolve_limits(settings: Settings, timeout_s: float | None,
     return timeout, memory
 
 
+def _check_encodable(text: str, what: str) -> None:
+    # JSON may carry lone surrogates ("\ud800"); no program text can, and both sandbox
+    # backends must answer the same: a clear 422 here rather than a crash deeper down
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Unprocessable(f"{what} is not valid Unicode text (lone surrogate)") from exc
+
+
 def check_program(settings: Settings, code: str, tests: Sequence[str]) -> None:
-    """413 when a program or its tests are over the configured sizes."""
+    """413 when a program or its tests are over the configured sizes; 422 when not text."""
+    _check_encodable(code, "code")
+    for test in tests:
+        _check_encodable(test, "a test")
     if len(tests) > settings.max_tests:
         raise TooLarge(f"{len(tests)} tests over the limit of {settings.max_tests}")
     if len(code) > settings.max_text_chars:

@@ -162,3 +162,10 @@ def env_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_settings_come_from_env(env_settings: None) -> None:
     s = Settings(_env_file=None)
     assert s.port == 9123 and s.sandbox_workers == 3
+
+
+async def test_lone_surrogates_are_422(client: httpx.AsyncClient) -> None:
+    raw = b'{"submissions": [{"code": "x = \\"\\ud800\\"", "tests": ["assert True"]}]}'
+    r = await client.post("/execute-tests", content=raw,
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "surrogate" in r.json()["detail"]
