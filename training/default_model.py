@@ -69,6 +69,8 @@ def build_key(recipe: DefaultRecipe) -> str:
     for p in bundled_files():
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     cfg = dataclasses.asdict(recipe)
+    if not cfg["problems_limit"]:
+        cfg.pop("problems_limit")  # "all problems" hashes as it did before the option existed
     for k in ("train_file", "val_file", "out_dir", "progress", "threads"):
         cfg["train"].pop(k, None)
     h.update(json.dumps([RECIPE_VERSION, EXECUTOR_VERSION, cfg], sort_keys=True).encode())

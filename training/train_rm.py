@@ -60,7 +60,7 @@ class TrainConfig:
     save_every: int = 100  # optimizer steps between checkpoints (always at the end)
     eval_batch_size: int = 32
     max_val_pairs: int = 0  # cap validation pairs per eval (0: all)
-    dtype: str = "fp32"  # fp32 | bf16 (autocast)
+    dtype: str = "fp32"  # fp32 | bf16 (autocast, fp32 weights) | bf16_weights (all bf16)
     device: str = "auto"
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: torch default)
@@ -149,7 +149,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     src = str(ckpt) if resume else cfg.model
     device = pick_device(cfg.device)
     tok = load_tokenizer(src)
-    model = load_model(src, tok).to(device)
+    weights = torch.bfloat16 if cfg.dtype == "bf16_weights" else torch.float32
+    model = load_model(src, tok, dtype=weights).to(device)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if cfg.freeze_embeddings or cfg.freeze_layers:
@@ -175,7 +176,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     save_config(cfg, out / "train_config.json")
     history = Appender(out / "history.jsonl")
     amp = torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
-                         enabled=cfg.dtype == "bf16")
+                         enabled=cfg.dtype.startswith("bf16"))
     micro = cfg.batch_size
     last: dict[str, Any] = {"step": step}
     bar = tqdm(total=total, initial=step, desc="train BT", unit="step", disable=not cfg.progress)
