@@ -33,6 +33,12 @@ def parse_overrides(cls: type[T], argv: list[str], base: T | None = None) -> T:
     """Build `cls` from `--key=value` (or `--key value`, `--flag`) arguments."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if "-h" in argv or "--help" in argv:
+        print(f"{cls.__doc__}\noptions (--key=value):")
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            default = getattr(base if base is not None else cls(), f.name)
+            print(f"  --{f.name}={default!r}")
+        raise SystemExit(0)
     values: dict[str, Any] = {}
     i = 0
     while i < len(argv):
