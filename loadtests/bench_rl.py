@@ -66,7 +66,9 @@ def make_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
     samples = []
     for i in range(n):
         p, tests, variants = pool[i % len(pool)]
-        code = variants[rng.randrange(len(variants))]
+        # a per-sample comment keeps every program distinct: the server's verdict cache
+        # would otherwise answer repeats without running them
+        code = f"# sample {i}\n" + variants[rng.randrange(len(variants))]
         question = f"Complete the function:\n{p['prompt']}"
         prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
         response = f"Here is the solution.\n```python\n{code}\n```"

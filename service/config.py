@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     reward_all_pass_bonus: float = 0.0  # tests/hybrid: added when every assert passed
     reward_test_timeout_s: float = Field(default=4.0, gt=0)  # per assert, as in AceCoder
     reward_keep_system: bool = False  # pass the policy's system turn to the reward model
+    # verdicts kept for identical programs (GRPO groups, retries); 0 keeps none, but identical
+    # programs in flight at the same time still run once
+    reward_cache_entries: int = Field(default=16384, ge=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -25,10 +25,11 @@ from enum import StrEnum
 from typing import Any
 
 from sandbox_worker.extract import extract_code
-from sandbox_worker.protocol import JobResult
+from sandbox_worker.protocol import Job, JobResult
 from service.config import Settings
 from service.errors import Unprocessable
 from service.execution import build_jobs, deadline_for
+from service.reward_cache import VerdictCache
 from service.sandbox import SandboxBackend
 from service.turns import Conversation
 
@@ -141,7 +142,8 @@ def _combine(row: RewardRow, mode: RewardMode, settings: Settings) -> None:
 
 
 async def _execute(conversations: Sequence[Conversation], tests: Sequence[list[str] | None],
-                   rows: list[RewardRow], settings: Settings, sandbox: SandboxBackend) -> None:
+                   rows: list[RewardRow], settings: Settings, sandbox: SandboxBackend,
+                   cache: VerdictCache | None) -> None:
     """Run every row that has tests; fills pass rates and statuses in `rows`."""
     todo: list[tuple[int, str, list[str]]] = []
     for i, (conv, row_tests) in enumerate(zip(conversations, tests, strict=True)):
@@ -158,7 +160,11 @@ async def _execute(conversations: Sequence[Conversation], tests: Sequence[list[s
         return
     jobs = build_jobs(settings, [(code, t) for _, code, t in todo],
                       settings.reward_test_timeout_s, None)
-    results: list[JobResult] = await sandbox.execute(jobs, deadline_s=deadline_for(settings, jobs))
+
+    async def execute(batch: list[Job]) -> list[JobResult]:
+        return await sandbox.execute(batch, deadline_s=deadline_for(settings, batch))
+
+    results = await (cache.run(jobs, execute) if cache is not None else execute(jobs))
     for (i, _, _), result in zip(todo, results, strict=True):
         row = rows[i]
         row.pass_rate, row.passed, row.total = result.pass_rate, result.passed, result.total
@@ -167,7 +173,8 @@ async def _execute(conversations: Sequence[Conversation], tests: Sequence[list[s
 
 async def compute_rewards(conversations: Sequence[Conversation], labels: Sequence[Any],
                           mode: RewardMode, settings: Settings, *,
-                          score: ScoreFn | None, sandbox: SandboxBackend | None) -> RewardBatch:
+                          score: ScoreFn | None, sandbox: SandboxBackend | None,
+                          cache: VerdictCache | None = None) -> RewardBatch:
     """Rewards for recovered conversations; model scoring and execution run concurrently."""
     tests = [parse_tests(label, i) if mode is not RewardMode.RM else None
              for i, label in enumerate(labels)]
@@ -181,7 +188,7 @@ async def compute_rewards(conversations: Sequence[Conversation], labels: Sequenc
     if mode is not RewardMode.RM and any(t is not None for t in tests):
         if sandbox is None:
             raise RuntimeError("compute_rewards needs a sandbox for tests")
-        work.append(_execute(conversations, tests, rows, settings, sandbox))
+        work.append(_execute(conversations, tests, rows, settings, sandbox, cache))
     if mode is not RewardMode.TESTS:
         if score is None:
             raise RuntimeError("compute_rewards needs a scorer for the model part")

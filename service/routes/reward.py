@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.config import Settings
 from service.errors import NotReady, TooLarge, Unprocessable
 from service.reward import RewardMode, ScoreFn, compute_rewards
+from service.reward_cache import VerdictCache
 from service.sandbox import SandboxBackend
 from service.turns import split_turns
 
@@ -75,6 +76,14 @@ def _scorer(request: Request, model: str | None) -> ScoreFn:
     return score
 
 
+def _cache(request: Request, settings: Settings) -> VerdictCache:
+    """The app's verdict cache, made on first use (it belongs to the serving event loop)."""
+    cache: VerdictCache | None = getattr(request.app.state, "reward_cache", None)
+    if cache is None:
+        cache = request.app.state.reward_cache = VerdictCache(settings.reward_cache_entries)
+    return cache
+
+
 @router.post("/get_reward", response_model=GetRewardResponse)
 async def get_reward(body: GetRewardRequest, request: Request,
                      mode: Annotated[RewardMode | None, Query()] = None) -> GetRewardResponse:
@@ -90,7 +99,8 @@ async def get_reward(body: GetRewardRequest, request: Request,
                      for q, p in zip(body.query, prompts, strict=True)]
     score = None if chosen is RewardMode.TESTS else _scorer(request, body.model)
     batch = await compute_rewards(conversations, body.labels or [None] * len(body.query),
-                                  chosen, settings, score=score, sandbox=sandbox)
+                                  chosen, settings, score=score, sandbox=sandbox,
+                                  cache=_cache(request, settings))
     return GetRewardResponse(
         rewards=[r.reward for r in batch.rows], scores=[r.score for r in batch.rows],
         extra_logs=batch.extra_logs(),

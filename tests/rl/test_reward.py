@@ -142,3 +142,13 @@ def test_extra_fields_from_trainers_are_ignored(client: Any) -> None:
     http, _, _ = client
     out = _post(http, {"query": [PROMPT + GOOD], "step": 3, "mode": "rm"})
     assert out.status_code == 200
+
+
+def test_identical_programs_in_a_request_run_once(client: Any) -> None:
+    http, _, sandbox = client
+    body = {"query": [PROMPT + GOOD] * 3 + [PROMPT + BAD], "labels": [TESTS] * 4,
+            "mode": "tests"}
+    first = _post(http, body).json()
+    second = _post(http, body).json()
+    assert first["rewards"] == second["rewards"] == [0.5, 0.5, 0.5, 0.5]
+    assert len(sandbox.jobs) == 2  # GOOD once, BAD once; the second request is all cache hits
