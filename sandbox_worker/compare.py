@@ -5,11 +5,13 @@ evaluates only the hole and sends its value as plain data; the comparison, and e
 that mixes a program value with a test constant (comparisons, arithmetic, `abs`, `round`,
 `math.isclose`, `isinstance`, ...), runs here on that plain data. So the program never sees the
 expected value, and no `__eq__`, `__sub__` or patched builtin of the program takes part.
-Statements other than top-level asserts (set-up lines, loops, `def check(candidate)`) run in
-the child. Asserts nested in them that are one comparison (`assert a == b`, `<`, `in`, ...)
-are rewritten so the child sends both values as plain data and this side decides (a custom
-`__eq__` still cannot lie); other nested asserts are judged in the child (the weak path: a
-program that rewrites the harness in memory can forge those, and only those).
+First `unroll.flatten` turns `def check(candidate)` + `check(f)` and loops over constants into
+top-level asserts. Statements left over (set-up lines, other loops, helpers) run in the child.
+Asserts nested in them that are one comparison (`assert a == b`, `<`, `in`, ...) are
+rewritten so the child sends both values as plain data and this side decides (a custom
+`__eq__` cannot lie); other nested asserts are judged in the child. That is the weak path: a
+program that takes over the harness in memory (frames, closures) can answer for any statement
+the child runs, so only tests whose asserts stay top-level are unforgeable.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox_worker import values
+from sandbox_worker import unroll, values
 from sandbox_worker.safe_ops import (
     CMPOPS,
     SAFE_CONSTS,
@@ -308,8 +310,20 @@ def _assigned_names(tree: ast.AST) -> set[str]:
         elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(sub.name)
         elif isinstance(sub, ast.Import | ast.ImportFrom):
-            names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+            names.update((a.asname or a.name).split(".")[0] for a in sub.names
+                         if not _binds_trusted(sub, a))
     return names
+
+
+def _binds_trusted(stmt: ast.Import | ast.ImportFrom, alias: ast.alias) -> bool:
+    """`import math` or `from math import isclose` in a test binds what the trusted side
+    already means by that name: it must not turn `math.isclose(...)` into a child hole."""
+    if alias.asname is not None and alias.asname != alias.name:
+        return False
+    if isinstance(stmt, ast.Import):
+        return alias.name in ("math",)
+    return stmt.module == "math" and stmt.level == 0 and (
+        f"math.{alias.name}" in SAFE_FUNCS and alias.name in SAFE_FUNCS)
 
 
 _TRUSTED_ROOTS = sorted({n.split(".")[0] for n in (*SAFE_FUNCS, *SAFE_TYPES, *SAFE_CONSTS)})
@@ -323,14 +337,26 @@ def shadowed_builtins(code: str) -> frozenset[str]:
     return frozenset(n for m in _DEFINES.finditer(code) for n in m.groups() if n)
 
 
+def _trusted_value(planner: _Planner, node: ast.expr) -> Any:
+    """Value of a program-independent expression, computed here (raises when it cannot be)."""
+    if planner.depends(node):
+        raise ValueError("needs the program")
+    const = planner.plan(node)
+    if not isinstance(const, Const):
+        raise ValueError("not evaluable here")
+    return const.value
+
+
 @functools.lru_cache(maxsize=8192)
 def make_plan(test: str, shadowed: frozenset[str] = frozenset()) -> Plan:
     """Plan of one test string (cached: RL batches repeat the same tests many times)."""
     try:
         tree = ast.parse(test, mode="exec")
-        planner = _Planner(_assigned_names(tree), shadowed)
+        outer = _Planner(_assigned_names(tree), shadowed)
+        flat = ast.Module(unroll.flatten(tree, functools.partial(_trusted_value, outer)), [])
+        planner = _Planner(_assigned_names(flat), shadowed)
         steps: list[tuple[str, Any]] = []
-        for stmt in tree.body:
+        for stmt in flat.body:
             if isinstance(stmt, ast.Assert):
                 steps.append(("assert", planner.plan(stmt.test)))
             else:

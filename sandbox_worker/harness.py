@@ -94,7 +94,7 @@ def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> 
 def _reply(wfd: int, nonce: object, answer: dict[str, Any]) -> None:
     try:
         wire.send(wfd, answer)
-    except (ValueError, OverflowError, RecursionError, TypeError) as exc:
+    except (ValueError, OverflowError, RecursionError, TypeError, MemoryError) as exc:
         wire.send(wfd, {"n": nonce, "ok": False, "x": "ValueError",
                         "e": f"result cannot be sent: {describe(exc)}"})
 

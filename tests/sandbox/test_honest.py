@@ -10,6 +10,21 @@ import pytest
 from sandbox_worker.protocol import JobResult, RunStatus
 from sandbox_worker.protocol import TestStatus as TS
 
+# tests the trusted side flattens (check functions inlined, constant loops unrolled) or runs
+# in the child as they are; each must keep Python's meaning
+LOOP_SHAPES = [
+    "for i in range(3):\n    assert f(i) == i + 1",
+    "for x, y in [(1, 2), (5, 6)]:\n    assert f(x) == y",
+    "def check(candidate):\n    \"\"\"Doc.\"\"\"\n    import math\n    assert candidate(1) == 2\n"
+    "    for i in range(2):\n        assert math.isclose(candidate(i), i + 1)\n"
+    "    r = candidate(3)\n    assert r == 4\ncheck(f)",
+    "for i in range(2):\n    assert f(i) == i + 1\nassert i == 1",
+    "def check(candidate):\n    def helper(v):\n        return candidate(v) - 1\n"
+    "    assert helper(1) == 1\ncheck(f)",
+    "total = 0\nfor i in range(3):\n    total += f(i)\nassert total == 6",
+    "for s in ['a', '']:\n    assert isinstance(f(len(s)), int)",
+]
+
 HONEST: dict[str, tuple[str, list[str]]] = {
     "ints_and_strings": ("def add(a, b):\n    return a + b",
                          ["assert add(1, 2) == 3", "assert add('a', 'b') == 'ab'",
@@ -97,6 +112,7 @@ HONEST: dict[str, tuple[str, list[str]]] = {
                                    "assert abs(sum(0.1, 0.2) - 0.3) < 1e-9"]),
     "module_state_between_tests": ("calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)",
                                    ["assert f('a') == 1", "assert f('b') == 2"]),
+    "loops_and_check_functions": ("def f(x):\n    return x + 1", LOOP_SHAPES),
 }
 
 
@@ -120,6 +136,11 @@ def test_wrong_answers_fail_with_the_right_status(run: Callable[..., JobResult])
     assert result.tests[2].error is not None and "KeyError" in result.tests[2].error
     assert result.tests[3].error is not None and "NameError" in result.tests[3].error
     assert result.passed == 1 and result.pass_rate == pytest.approx(1 / 6)
+
+
+def test_wrong_answers_fail_every_loop_shape(run: Callable[..., JobResult]) -> None:
+    result = run("def f(x):\n    return x + 2", LOOP_SHAPES[:-1])
+    assert [t.status for t in result.tests] == [TS.FAILED] * (len(LOOP_SHAPES) - 1), result
 
 
 def test_load_errors_give_zero(run: Callable[..., JobResult]) -> None:

@@ -128,6 +128,66 @@ ATTACKS: dict[str, tuple[str, float]] = {
 }
 
 
+# Programs that take over the harness from inside (frames, closures) to answer for statements
+# the child runs. Every test shape below is judged on the trusted side, so they must gain nothing.
+FORGERS = {
+    "answer_ok_from_frames_then_exit": """
+import json, os, struct, sys
+def f(x):
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "_answer":
+            req, wfd = frame.f_locals["req"], frame.f_back.f_locals["wfd"]
+            for answer in ({"n": req["n"], "ok": True}, {"n": req["n"], "ok": True, "v": True}):
+                data = json.dumps(answer).encode()
+                os.write(wfd, struct.pack(">I", len(data)) + data)
+            os._exit(0)
+        frame = frame.f_back
+    return -1
+""",
+    "observer_patched_to_agree": """
+import sys
+def f(x):
+    hook = sys._getframe(1).f_globals.get("__codereward_compare__")
+    if hook is not None and hook.__closure__:
+        for cell in hook.__closure__:
+            if getattr(cell.cell_contents, "__name__", "") == "recv":
+                cell.cell_contents = lambda *a, **k: {"v": True}
+            elif getattr(cell.cell_contents, "__name__", "") == "send":
+                cell.cell_contents = lambda *a, **k: None
+    return -1
+""",
+    "patch_math_isclose": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n"
+                          "    return -1",
+}
+FORGED_SHAPES = [
+    "for i in range(2):\n    assert f(i) == i + 1",
+    "for x, y in [(1, 2), (2, 3)]:\n    assert f(x) == y",
+    "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\ncheck(f)",
+    "import math\nassert math.isclose(f(1), 2)",
+    "from math import isclose\nassert isclose(f(1), 2)",
+    "def check(candidate):\n    import math\n    for i in range(3):\n"
+    "        assert math.isclose(candidate(i), i + 1)\ncheck(f)",
+]
+
+
+@pytest.mark.parametrize("name", sorted(FORGERS))
+def test_harness_takeover_gains_no_pass(name: str, run: Callable[..., JobResult]) -> None:
+    result = run(FORGERS[name], FORGED_SHAPES, timeout_s=2.0)
+    assert result.passed == 0, result
+    honest = run("def f(x):\n    return x + 1", FORGED_SHAPES)
+    assert honest.passed == len(FORGED_SHAPES), honest
+
+
+@pytest.mark.xfail(strict=True, reason="known weak path: statements the trusted side cannot "
+                   "flatten (while loops, try blocks, helpers) run in the child and a program "
+                   "that walks the interpreter's frames can answer for them")
+def test_takeover_of_statements_run_in_the_child(run: Callable[..., JobResult]) -> None:
+    tests = ["i = 0\nwhile i < 2:\n    assert f(i) == i + 1\n    i += 1"]
+    result = run(FORGERS["answer_ok_from_frames_then_exit"], tests, timeout_s=2.0)
+    assert result.passed == 0, result
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_gains_no_pass(name: str, run: Callable[..., JobResult],
                               executor: Executor) -> None:
@@ -145,11 +205,12 @@ def test_attack_gains_no_pass(name: str, run: Callable[..., JobResult],
 
 
 def test_specific_statuses(run: Callable[..., JobResult]) -> None:
+    # generous limits wherever the status is not a timeout: a loaded box only slows these down
     assert run(*_attack("syntax_error")).status is RunStatus.SYNTAX_ERROR
     assert run(*_attack("sys_exit_at_load")).status is RunStatus.LOAD_ERROR
     assert run(*_attack("os_exit_at_load")).status is RunStatus.KILLED
     assert run(*_attack("loop_at_load"), timeout_s=0.3).status is RunStatus.TIMEOUT
-    loop = run(*_attack("infinite_loop"), timeout_s=0.3)
+    loop = run(ATTACKS["infinite_loop"][0], TESTS[:2], timeout_s=0.5)
     assert loop.status is RunStatus.OK
     assert {t.status for t in loop.tests} == {TS.TIMEOUT}
     exits = run(*_attack("os_exit_in_test"))
@@ -163,7 +224,7 @@ def _attack(name: str) -> tuple[str, list[str]]:
 def test_timeout_then_later_tests_still_run(run: Callable[..., JobResult]) -> None:
     code = "def f(x):\n    while x == 1:\n        pass\n    return x + 1"
     result = run(code, ["assert f(1) == 2", "assert f(2) == 3", "assert f(3) == 4"],
-                 timeout_s=0.3)
+                 timeout_s=1.5)  # long enough for the honest tests on a loaded box
     assert [t.status for t in result.tests] == [TS.TIMEOUT, TS.PASSED,
                                                 TS.PASSED]
     assert result.passed == 2
