@@ -70,6 +70,9 @@ class AiohttpSender:
         self._timeout_s = timeout_s
         self._max_connections = max_connections
         self._session: Any = None
+        # callers queue here, so aiohttp's timeouts count from when a connection is free
+        # (its own pool wait is part of `total` and `connect`)
+        self._slots = asyncio.Semaphore(max_connections)
 
     async def post(self, path: str, body: Any) -> Reply:
         import aiohttp
@@ -78,11 +81,11 @@ class AiohttpSender:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s,
-                                              connect=min(10.0, self._timeout_s)),
+                                              sock_connect=min(10.0, self._timeout_s)),
                 headers=self._headers)
         try:
-            async with self._session.post(self._base_url + path,
-                                          data=json.dumps(body).encode()) as response:
+            async with self._slots, self._session.post(
+                    self._base_url + path, data=json.dumps(body).encode()) as response:
                 return response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}") from exc

@@ -32,6 +32,7 @@ def _flaky_app() -> FastAPI:
         body = await request.json()
         key = body["query"][0]
         status, fail = body["labels"][0]["status"], body["labels"][0]["fail"]
+        await asyncio.sleep(body["labels"][0].get("sleep", 0.0))
         calls = app.state.calls
         calls[key] = calls.get(key, 0) + 1
         if calls[key] <= fail:
@@ -131,3 +132,20 @@ def test_retry_after_http_date() -> None:
     seconds = _retry_after({"retry-after": when})
     assert seconds is not None and 50 < seconds <= 60
     assert _retry_after({"retry-after": "soon"}) is None
+
+
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_timeout_counts_from_a_free_connection_not_the_queue(flaky: tuple[str, FastAPI],
+                                                             http: str) -> None:
+    url, _ = flaky
+
+    async def run() -> list[Any]:
+        # 12 requests of 0.3 s over 2 connections: the last waits ~1.5 s, over the 1 s timeout
+        async with AsyncCodeRewardClient(url, http=http, max_connections=2, timeout_s=1.0,
+                                         retries=0) as client:
+            return await asyncio.gather(*[
+                client.get_reward([f"queue-{http}{i}"],
+                                  labels=[{"status": 200, "fail": 0, "sleep": 0.3}])
+                for i in range(12)])
+
+    assert len(asyncio.run(run())) == 12
