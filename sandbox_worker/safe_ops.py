@@ -5,11 +5,16 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from collections.abc import Callable
 from typing import Any
 
-MAX_SEQ = 10_000_000  # longest sequence the trusted side builds or walks
+MAX_SEQ = 2_000_000  # longest sequence the trusted side builds or walks (= values.MAX_NODES:
+# a 20-byte `range` answer must not make the service build a 10M-item list, ~400 MB)
 MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
+MAX_INT_WORK = 10**11  # bits(a) * bits(b) above which int *, //, % are refused (~0.3 s)
+_BIG_INT_OPS = (ast.Mult, ast.FloorDiv, ast.Mod)
+_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\*|\d{6})|%[^a-zA-Z%]*\.(?:\*|\d{6})")
 
 
 def _guard_len(x: Any) -> Any:
@@ -69,9 +74,21 @@ def safe_binop(op: type[ast.operator], a: Any, b: Any) -> Any:
         raise OverflowError("power too large")
     if op is ast.LShift and isinstance(b, int) and b > MAX_INT_BITS:
         raise OverflowError("shift too large")
+    if op in _BIG_INT_OPS and isinstance(a, int) and isinstance(b, int) and (
+            max(1, a.bit_length()) * max(1, b.bit_length()) > MAX_INT_WORK):
+        raise OverflowError("integer operation too large")
     if op is ast.Mult and (isinstance(a, int) or isinstance(b, int)):
         seq, n = (a, b) if isinstance(b, int) else (b, a)
-        if (isinstance(seq, str | bytes | list | tuple) and isinstance(n, int)
-                and len(seq) * n > MAX_SEQ):
-            raise OverflowError("repetition too large")
+        if not isinstance(seq, int) and isinstance(n, int) and _size(seq) * n > MAX_SEQ:
+            raise OverflowError("repetition too large")  # str, bytes, bytearray, deque, ...
+    if op is ast.Mod and isinstance(a, str | bytes) and _WIDE_FORMAT.search(
+            a if isinstance(a, str) else a.decode("latin-1")):
+        raise OverflowError("format width too large")  # '%0999999999d' % 1 is 1 GB
     return BINOPS[op](a, b)
+
+
+def _size(x: Any) -> int:
+    try:
+        return len(x)
+    except TypeError:
+        return 0

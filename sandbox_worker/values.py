@@ -220,6 +220,17 @@ def _float(x: Any) -> float:
     return float(x)
 
 
+MAX_DECIMAL_EXP = 10_000  # |exponent| of a Decimal the trusted side accepts: int() of
+# Decimal('1e999999999') would build a billion-digit int in the service
+
+
+def _decimal(x: Any) -> decimal.Decimal:
+    d = decimal.Decimal(str(x))
+    if d.is_finite() and abs(d.adjusted()) > MAX_DECIMAL_EXP:
+        raise DecodeError("Decimal exponent too large")
+    return d
+
+
 _BUILTIN_TYPES: dict[str, type] = {
     f"builtins.{t.__name__}": t for t in (int, float, str, bool, list, tuple, dict, set, frozenset,
                                           bytes, bytearray, complex, type(None), range, object)}
@@ -237,7 +248,7 @@ _DECODERS: dict[str, Any] = {
     "d": lambda r: dict(_dict_pairs(r)),
     "od": lambda r: collections.OrderedDict(_dict_pairs(r)),
     "r": lambda r: range(int(r[0]), int(r[1]), int(r[2])),
-    "D": lambda r: decimal.Decimal(str(r[0])),
+    "D": lambda r: _decimal(r[0]),
     "F": lambda r: fractions.Fraction(decode(r[0]), decode(r[1])),
     "td": lambda r: datetime.timedelta(days=int(r[0]), seconds=int(r[1]),
                                        microseconds=int(r[2])),

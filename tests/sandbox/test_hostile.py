@@ -179,6 +179,27 @@ def test_harness_takeover_gains_no_pass(name: str, run: Callable[..., JobResult]
     assert honest.passed == len(FORGED_SHAPES), honest
 
 
+# Small answers that would make the trusted side (the service process) build something huge
+# or compute for minutes: each must end as an error naming the guard, fast.
+AMPLIFIERS = {
+    "range_sorted": ("def f(x):\n    return range(9_999_999)",
+                     "assert sorted(f(1), reverse=True) == [1]"),
+    "format_width": ("def f(x):\n    return '%0999999999d'", "assert f(1) % 5 == '5'"),
+    "bytearray_repeat": ("def f(x):\n    return bytearray(100)", "assert f(1) * 10**8 == b''"),
+    "big_int_product": ("def f(x):\n    return 1 << 5_000_000", "assert f(1) * f(2) == 1"),
+    "decimal_exponent": ("from decimal import Decimal\ndef f(x):\n"
+                         "    return Decimal('1e999999999')", "assert math.floor(f(1) + 0) == 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AMPLIFIERS))
+def test_trusted_side_refuses_amplification(name: str, run: Callable[..., JobResult]) -> None:
+    code, test = AMPLIFIERS[name]
+    result = run(code, [test])
+    assert result.tests[0].status is TS.ERROR, result
+    assert "too large" in (result.tests[0].error or ""), result
+
+
 @pytest.mark.xfail(strict=True, reason="known weak path: statements the trusted side cannot "
                    "flatten (while loops, try blocks, helpers) run in the child and a program "
                    "that walks the interpreter's frames can answer for them")
