@@ -97,14 +97,15 @@ def markdown(name: str, res: dict[str, Any]) -> str:
 
 def evaluate(model_path: str | Path, *, n: int = 8, limit: int | None = None,
              val_pairs: str | Path | None = None, workers: int = 0,
-             cache_dir: Path | None = None) -> dict[str, Any]:
+             cache_dir: Path | None = None, max_length: int | None = None) -> dict[str, Any]:
     """Full evaluation of one exported model directory."""
     t0 = time.monotonic()
     tok = load_tokenizer(str(model_path))
     model = load_model(str(model_path), tok).eval()
     meta_p = Path(model_path) / "codereward.json"
-    max_length = json.loads(meta_p.read_text()).get("max_length", 512) if meta_p.exists() \
-        else 512
+    if max_length is None:
+        meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
+        max_length = int(meta.get("max_length", 512))
     res: dict[str, Any] = {"model": str(model_path), "n": n}
     vp = Path(val_pairs) if val_pairs else Path(model_path) / "val_pairs.jsonl"
     if vp.exists():
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--val-pairs", help="validation pairs (default: the model's own)")
     ap.add_argument("--n", type=int, default=8, help="candidates per held-out problem")
     ap.add_argument("--limit", type=int, help="first K HumanEval problems only")
+    ap.add_argument("--max-length", type=int, help="tokens (default: the model's metadata)")
     ap.add_argument("--out-dir", default="bench-results")
     args = ap.parse_args(argv)
     if args.default:
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("give --default or --model DIR")
     cache_dir.mkdir(parents=True, exist_ok=True)
     res = evaluate(path, n=args.n, limit=args.limit, val_pairs=args.val_pairs,
-                   cache_dir=cache_dir)
+                   cache_dir=cache_dir, max_length=args.max_length)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = "default model" if args.default else str(path)
