@@ -157,6 +157,20 @@ def f(x):
                 cell.cell_contents = lambda *a, **k: None
     return -1
 """,
+    "reads_expected_side_from_the_batch": """
+import sys
+def g(x):
+    frame = sys._getframe()
+    while frame is not None:
+        req = frame.f_locals.get("req") if frame.f_code.co_name == "serve" else None
+        if isinstance(req, dict) and req.get("op") == "batch":
+            srcs = [item["src"] for item in req["items"]]
+            mine = srcs.index(f"g({x!r})")
+            if mine + 1 < len(srcs):
+                return eval(srcs[mine + 1])
+        frame = frame.f_back
+    return -1
+""",
     "patch_math_isclose": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n"
                           "    return -1",
 }
@@ -168,14 +182,18 @@ FORGED_SHAPES = [
     "from math import isclose\nassert isclose(f(1), 2)",
     "def check(candidate):\n    import math\n    for i in range(3):\n"
     "        assert math.isclose(candidate(i), i + 1)\ncheck(f)",
+    "assert g(1) == Point(2, 3)",
+    "assert g(2) == Point(4, 5)",
 ]
+POINT = "import dataclasses\n@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int\n"
+HONEST_FG = POINT + "def f(x):\n    return x + 1\ndef g(x):\n    return Point(2 * x, 2 * x + 1)"
 
 
 @pytest.mark.parametrize("name", sorted(FORGERS))
 def test_harness_takeover_gains_no_pass(name: str, run: Callable[..., JobResult]) -> None:
-    result = run(FORGERS[name], FORGED_SHAPES, timeout_s=2.0)
+    result = run(POINT + FORGERS[name], FORGED_SHAPES, timeout_s=2.0)
     assert result.passed == 0, result
-    honest = run("def f(x):\n    return x + 1", FORGED_SHAPES)
+    honest = run(HONEST_FG, FORGED_SHAPES)
     assert honest.passed == len(FORGED_SHAPES), honest
 
 
