@@ -66,12 +66,20 @@ class LocalSandbox:
         self._metrics.sandbox_in_flight.inc(len(jobs))
         start = time.perf_counter()
         futures = [loop.run_in_executor(self._threads, self._executor.run, job) for job in jobs]
+        # asyncio.wait, not wait_for(gather(...)): a cancelled gather keeps an exception that
+        # nobody retrieves (logged as an error when a sibling task fails, e.g. /rerank's 429)
         try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), timeout=deadline_s)
-        except TimeoutError as exc:
+            _, pending = await asyncio.wait(futures, timeout=deadline_s)
+        except asyncio.CancelledError:
             for fut in futures:
                 fut.cancel()  # jobs not yet started are dropped; running ones end at their limits
-            raise DeadlineExceeded(f"execution did not finish within {deadline_s:.1f}s") from exc
+            raise
+        try:
+            if pending:
+                for fut in futures:
+                    fut.cancel()
+                raise DeadlineExceeded(f"execution did not finish within {deadline_s:.1f}s")
+            results = [fut.result() for fut in futures]
         finally:
             self._pending -= len(jobs)
             self._metrics.sandbox_in_flight.dec(len(jobs))
