@@ -78,7 +78,7 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def _load_models(registry: ModelRegistry, *, warmup: bool) -> None:
+async def _load_models(app: FastAPI, registry: ModelRegistry, *, warmup: bool) -> None:
     try:
         await registry.start()
     except Exception:
@@ -86,6 +86,7 @@ async def _load_models(registry: ModelRegistry, *, warmup: bool) -> None:
         return
     if warmup:  # the first real request should not pay for the first batch
         await warm_up(registry)
+    app.state.models_loading = False  # only now may /readyz say ready
 
 
 def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
@@ -105,7 +106,8 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
         # load in the background: /healthz answers and /readyz is 503 until models are ready
         load_task = None
         if not models.ready() and hasattr(models, "start"):  # fakes may be plain objects
-            load_task = asyncio.create_task(_load_models(models, warmup=settings.warmup))
+            app.state.models_loading = True
+            load_task = asyncio.create_task(_load_models(app, models, warmup=settings.warmup))
         try:
             yield
         finally:
@@ -113,6 +115,7 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
             if load_task is not None:
                 load_task.cancel()
                 await asyncio.gather(load_task, return_exceptions=True)
+            if load_task is not None or registry is None:
                 await models.aclose()
             if owned_sandbox:
                 await app.state.sandbox.aclose()
@@ -123,6 +126,7 @@ def create_app(settings: Settings, *, sandbox: SandboxBackend | None = None,
     app.state.api_keys = settings.api_key_set()
     app.state.sandbox = sandbox
     app.state.registry = registry
+    app.state.models_loading = False
     app.state.draining = False
     _install_error_handlers(app, metrics)
     auth = [Depends(check_api_key)]

@@ -23,7 +23,9 @@ async def readyz(request: Request, sandbox: SandboxDep) -> JSONResponse:
     state = request.app.state
     sandbox_ok = await sandbox.ready()
     registry = getattr(state, "registry", None)
-    models_ok = registry is not None and registry.ready()
+    # loaded and warmed up: the first request after 200 should not pay for a first batch
+    models_ok = (registry is not None and registry.ready()
+                 and not getattr(state, "models_loading", False))
     draining = bool(getattr(state, "draining", False))
     ok = sandbox_ok and models_ok and not draining
     body = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -169,3 +170,46 @@ async def test_lone_surrogates_are_422(client: httpx.AsyncClient) -> None:
     r = await client.post("/execute-tests", content=raw,
                           headers={"content-type": "application/json"})
     assert r.status_code == 422 and "surrogate" in r.json()["detail"]
+
+
+class SlowWarmRegistry:
+    """Loads at once, but its first scores take a while (the warm-up)."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+        self.release = asyncio.Event()
+
+    def ready(self) -> bool:
+        return self.loaded
+
+    async def start(self) -> None:
+        self.loaded = True
+
+    def names(self) -> list[str]:
+        return ["m"]
+
+    def get(self, name: str | None) -> SlowWarmRegistry:
+        return self
+
+    async def score(self, items: object) -> None:
+        await self.release.wait()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_readyz_waits_for_warm_up() -> None:
+    registry = SlowWarmRegistry()
+    app = create_app(Settings(_env_file=None), sandbox=FakeSandbox(), registry=registry)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            await asyncio.sleep(0.05)
+            assert registry.loaded
+            assert (await c.get("/readyz")).status_code == 503  # loaded, still warming up
+            registry.release.set()
+            for _ in range(100):
+                if (await c.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await c.get("/readyz")).status_code == 200
