@@ -30,7 +30,7 @@ log = logging.getLogger("codereward.sandbox")
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
          "from sandbox_worker.zygote import main; main()")
-NPROC = 256  # RLIMIT_NPROC for the sandbox uid (all sandboxes together when uid-mapped)
+NPROC = 256  # RLIMIT_NPROC per sandbox uid (per program when isolation.SANDBOX_UIDS are mapped)
 FSIZE_MB = 64  # largest file and tmpfs size per program, MiB
 NOFILE = 256  # open files per program
 HELLO_TIMEOUT_S = 30.0

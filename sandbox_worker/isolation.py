@@ -5,8 +5,12 @@ once, builds a read-only root (system dirs and the Python installation only, no 
 and becomes pid 1 of its pid namespace. Per program, the zygote forks a child into a *fresh*
 pid namespace; the child takes fresh mount and ipc namespaces with private tmpfs /tmp,
 /dev/shm and its own /proc, lowers rlimits, scrubs its environment, closes every fd but its
-two pipes and drops to an unprivileged uid (65534 on the host) with no capabilities and
-no_new_privs. The net namespace (loopback only, down) is shared by a zygote's programs.
+two pipes and drops to an unprivileged uid with no capabilities and no_new_privs. Children take
+turns over SANDBOX_UIDS host uids (61000.., else 65534 alone), so RLIMIT_NPROC, which counts
+per uid, keeps one program's fork bomb from starving the programs running beside it.
+The net namespace (loopback only, down) is shared by a zygote's programs: concurrent programs
+can reach each other over abstract unix sockets (they never see tests' expected values).
+Memory is an address-space rlimit per process, so a program may use up to nproc x memory_mb.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
-SANDBOX_UID = 1000  # uid inside the namespace that programs run as
-HOST_NOBODY = 65534  # host uid it maps to when the service may map a second uid
+SANDBOX_UID = 1000  # first uid inside the namespace that programs run as
+SANDBOX_UIDS = 64  # uids programs take turns over (> programs one zygote runs at once)
+HOST_UID_BASE = 61000  # host uids they map to (unused range); else all map to HOST_NOBODY
+HOST_NOBODY = 65534
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
@@ -96,28 +102,25 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def enter_namespaces() -> bool:
-    """Enter new user/mount/net/ipc/uts/pid namespaces; True when a second uid is mapped.
+def enter_namespaces() -> int:
+    """Enter new user/mount/net/ipc/uts/pid namespaces; returns how many sandbox uids exist.
 
     A helper forked beforehand stays outside and writes the maps; that needs CAP_SETUID on the
-    host (root, as in a container). Otherwise only our own uid is mapped and programs run
-    as that uid with every capability dropped.
+    host (root, as in a container): SANDBOX_UIDS uids, or one when the host refuses the range.
+    Otherwise (0) only our own uid is mapped and programs run as that uid with every
+    capability dropped.
     """
     uid, gid = os.getuid(), os.getgid()
     r, w = os.pipe()
     helper = os.fork()
     if helper == 0:  # pragma: no cover - runs in the forked helper
-        code = 1
+        code = 0  # exit code: how many sandbox uids were mapped
         try:
             os.close(w)
             if os.read(r, 1) == b"x":
-                pid = os.getppid()
-                _write(f"/proc/{pid}/uid_map", f"0 {uid} 1\n{SANDBOX_UID} {HOST_NOBODY} 1\n")
-                _write(f"/proc/{pid}/gid_map", f"0 {gid} 1\n{SANDBOX_UID} {HOST_NOBODY} 1\n")
-                code = 0
-        except OSError:
-            code = 1
-        os._exit(code)
+                code = _map_sandbox_uids(os.getppid(), uid, gid)
+        finally:
+            os._exit(code)
     os.close(r)
     try:
         unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
@@ -129,12 +132,28 @@ def enter_namespaces() -> bool:
     os.write(w, b"x")
     os.close(w)
     _, status = os.waitpid(helper, 0)
-    if os.waitstatus_to_exitcode(status) == 0:
-        return True
+    uids = os.waitstatus_to_exitcode(status)
+    if uids > 0:
+        return uids
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"0 {uid} 1\n")
     _write("/proc/self/gid_map", f"0 {gid} 1\n")
-    return False
+    return 0
+
+
+def _map_sandbox_uids(pid: int, uid: int, gid: int) -> int:
+    """Write the id maps of `pid` (our uid as 0, plus sandbox uids); returns how many."""
+    for n, host in ((SANDBOX_UIDS, HOST_UID_BASE), (1, HOST_NOBODY)):
+        try:  # a refused write leaves the map unset, so the narrower one can follow
+            _write(f"/proc/{pid}/uid_map", f"0 {uid} 1\n{SANDBOX_UID} {host} {n}\n")
+        except OSError:
+            continue
+        try:
+            _write(f"/proc/{pid}/gid_map", f"0 {gid} 1\n{SANDBOX_UID} {HOST_NOBODY} 1\n")
+        except OSError:
+            return 0
+        return n
+    return 0
 
 
 def _bind_ro(src: str, dst: str) -> None:
@@ -226,12 +245,12 @@ def set_job_limits(memory_mb: int, cpu_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
 
 
-def drop_privileges(second_uid: bool) -> None:
-    """Become an unprivileged uid (or uid 0 with no capabilities); no_new_privs either way."""
-    if second_uid:
+def drop_privileges(uid: int | None) -> None:
+    """Become the unprivileged `uid` (None: uid 0 with no capabilities); no_new_privs always."""
+    if uid is not None:
         os.setgroups([])
         os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+        os.setresuid(uid, uid, uid)
     else:
         drop_capabilities()
     prctl(PR_SET_NO_NEW_PRIVS, 1)

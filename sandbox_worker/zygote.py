@@ -35,8 +35,9 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 class _Zygote:
-    def __init__(self, sock: socket.socket, level: str, second_uid: bool) -> None:
-        self.sock, self.level, self.second_uid = sock, level, second_uid
+    def __init__(self, sock: socket.socket, level: str, uids: int) -> None:
+        self.sock, self.level, self.uids = sock, level, uids
+        self.serial = 0  # children forked so far: picks each one's uid in turn
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if level != "none" else -1
         self.tmpdirs: dict[int, str] = {}
 
@@ -53,6 +54,7 @@ class _Zygote:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def spawn(self, limits: isolation.Limits) -> None:
+        self.serial += 1
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         tmp = tempfile.mkdtemp(prefix="cr-") if self.level == "none" else None
@@ -95,7 +97,8 @@ class _Zygote:
         sys.argv = [""]  # the program sees neither our arguments nor our source tree
         sys.path[:] = [p for p in sys.path if p != str(_REPO)]
         if self.level != "none":
-            isolation.drop_privileges(self.second_uid)
+            uid = isolation.SANDBOX_UID + self.serial % self.uids if self.uids else None
+            isolation.drop_privileges(uid)
         harness.serve(rfd, wfd)
 
     def serve(self) -> None:
@@ -111,18 +114,18 @@ class _Zygote:
             self.spawn(isolation.Limits(**req["limits"]))
 
 
-def _setup(level: str) -> tuple[str, bool]:
-    """Enter the isolation `level` asks for; returns the level reached and the uid mode."""
+def _setup(level: str) -> tuple[str, int]:
+    """Enter the isolation `level` asks for; returns the level reached and the sandbox uids."""
     if level == "none":
-        return "none", False
-    second_uid = isolation.enter_namespaces()
+        return "none", 0
+    uids = isolation.enter_namespaces()
     pid = os.fork()  # the first child is pid 1 of the new pid namespace
     if pid != 0:
         _, status = os.waitpid(pid, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     isolation.build_root("/tmp", _REPO)  # a tmpfs over /tmp, in our private mount ns only
-    return "namespaces", second_uid
+    return "namespaces", uids
 
 
 def main() -> None:
@@ -130,9 +133,9 @@ def main() -> None:
     fd, level = int(sys.argv[1]), sys.argv[2]
     sock = socket.socket(fileno=fd)
     try:
-        reached, second_uid = _setup(level)
+        reached, uids = _setup(level)
     except OSError as exc:
         sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
         return
-    sock.send(json.dumps({"level": reached, "uid": second_uid}).encode())
-    _Zygote(sock, reached, second_uid).serve()
+    sock.send(json.dumps({"level": reached, "uids": uids}).encode())
+    _Zygote(sock, reached, uids).serve()

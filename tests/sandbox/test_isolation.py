@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from sandbox_worker.executor import Executor
-from sandbox_worker.protocol import Job, JobResult
+from sandbox_worker.protocol import Job, JobResult, RunStatus
 from sandbox_worker.protocol import TestStatus as TS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +112,52 @@ def test_no_state_shared_between_programs(run: Callable[..., JobResult]) -> None
     see = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
            "def probe():\n    return libc.shmget(0x5eed, 4096, 0o666) >= 0")
     assert run(see, ["assert probe() == False"]).passed == 1
+
+
+BOMB_AT_LOAD = """
+import os, socket, time
+while True:  # every process the uid may have, then a socket saying so
+    try:
+        if os.fork() == 0:
+            time.sleep(1000)
+            os._exit(0)
+    except OSError:
+        break
+s = socket.socket(socket.AF_UNIX)
+s.bind("\\0cr-nproc-bomb")
+s.listen(1)
+def f(x):
+    conn, _ = s.accept()
+    conn.recv(1)  # until the honest program's process is gone
+    return 1
+"""
+THREADS_AFTER_BOMB = """
+import socket, threading, time
+def f(x):
+    c = socket.socket(socket.AF_UNIX)
+    for _ in range(2000):
+        try:
+            c.connect("\\0cr-nproc-bomb")
+            break
+        except OSError:
+            time.sleep(0.01)
+    else:
+        return "the bomb never loaded"
+    out = []
+    t = threading.Thread(target=lambda: out.append(x + 1))
+    t.start()
+    t.join()
+    return out[0]
+"""
+
+
+def test_fork_bomb_does_not_starve_a_concurrent_program(run: Callable[..., JobResult]) -> None:
+    uids = {run("import os\ndef f():\n    return os.getuid()", ["assert f() == -1"]).tests[0].error
+            for _ in range(2)}
+    if len(uids) < 2:
+        pytest.skip("this host maps one sandbox uid: RLIMIT_NPROC is shared by all programs")
+    with ThreadPoolExecutor(1) as pool:
+        bomb = pool.submit(run, BOMB_AT_LOAD, ["assert f(1) == 1"], timeout_s=30.0)
+        honest = run(THREADS_AFTER_BOMB, ["assert f(1) == 2"], timeout_s=30.0)
+        assert honest.tests[0].status is TS.PASSED, honest
+        assert bomb.result().status is RunStatus.OK
