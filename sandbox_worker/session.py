@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox_worker import compare, values, wire
+from sandbox_worker.clock import STARVED_FACTOR, StarvationClock, host_pid
 from sandbox_worker.protocol import Job, JobResult, RunStatus, TestStatus, TestVerdict
 
 log = logging.getLogger("codereward.sandbox")
@@ -38,6 +39,12 @@ class Child:
             req_w, resp_r, pidfd, pid, pgroup)
         os.set_blocking(req_w, False)  # writes carry deadlines: a child cannot stall us
         self.closed = False
+        self.clock = StarvationClock(host_pid(pidfd))
+
+    def _recv(self, deadline: float) -> Any:
+        """Next frame; the deadline moves on while a busy host starves the child."""
+        until = self.clock.wait(self.resp_r, deadline)
+        return wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=until)
 
     def exited(self) -> bool:
         """True when the child process has already ended (its pidfd is readable)."""
@@ -49,7 +56,7 @@ class Child:
 
     def recv(self, nonce: str, deadline: float) -> dict[str, Any]:
         """Read the answer that must carry `nonce`."""
-        answer = wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
+        answer = self._recv(deadline)
         if not isinstance(answer, dict) or answer.get("n") != nonce:
             raise wire.WireError("answer does not match the request")
         return answer
@@ -60,7 +67,7 @@ class Child:
         nonce = secrets.token_hex(8)
         self.send({**msg, "n": nonce}, deadline)
         while True:
-            answer = wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
+            answer = self._recv(deadline)
             if not isinstance(answer, dict) or "obs" not in answer:
                 break
             try:
@@ -102,13 +109,14 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
           ) -> tuple[Child | None, RunStatus, str | None]:
     """Fresh child with the program loaded; `then` is queued right behind the code."""
     child = spawn()
-    deadline = time.monotonic() + job.timeout_s + LOAD_GRACE_S
+    deadline = child.clock.start(job.timeout_s + LOAD_GRACE_S)
     cpu_s = math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1
     try:
         child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
         if then is not None:
             child.send(then, deadline)
-        answer = wire.recv(child.resp_r, max_bytes=64 * 1024, deadline=deadline)
+        answer = wire.recv(child.resp_r, max_bytes=64 * 1024,
+                           deadline=child.clock.wait(child.resp_r, deadline))
     except wire.Deadline:
         child.kill()
         return None, RunStatus.TIMEOUT, "program load timed out"
@@ -180,7 +188,7 @@ def _one_test(child: Child, index: int, plan: compare.Plan,
         return TestVerdict(status=TestStatus.ERROR, error=plan.error), True
     start = time.monotonic()
     try:
-        return _timed(_judge(child, index, plan, start + timeout_s), start), True
+        return _timed(_judge(child, index, plan, child.clock.start(timeout_s)), start), True
     except ChildRaised as exc:
         return _timed(TestVerdict(status=TestStatus.ERROR, error=exc.text or exc.name), start), True
     except wire.Deadline:
@@ -216,7 +224,7 @@ def _batch(child: Child, batch: _Batch, timeout_s: float,
     except (wire.WireError, OSError):
         return [_timed(_ENDED, clock)], False
     for plan, holes, test_nonces in zip(plans, per_test, nonces, strict=True):
-        deadline = clock + timeout_s
+        deadline = child.clock.start(timeout_s)
         got: dict[int, Any] = {}
         raised: ChildRaised | None = None
         try:
@@ -259,8 +267,8 @@ def _eager_run(plans: list[compare.Plan], start: int) -> int:
 def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     """Run `job` to a result; `spawn` hands out a fresh sandboxed child."""
     n = len(job.tests)
-    # worst honest case: every test times out and the program is loaded again after each
-    budget_end = time.monotonic() + (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
+    # worst honest case: every test times out (starved: extended) and is reloaded after each
+    budget_end = time.monotonic() + STARVED_FACTOR * (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
     shadowed = compare.shadowed_builtins(job.code)
     plans = [compare.make_plan(t, shadowed) for t in job.tests]
     first_run = _eager_run(plans, 0)
