@@ -148,10 +148,34 @@ def _judge_assert(node: compare.Node, fetch: Callable[[compare.Hole], Any]) -> T
     return TestVerdict(status=TestStatus.FAILED, error=_cut(why or "AssertionError"))
 
 
-def _judge(child: Child, index: int, plan: compare.Plan, deadline: float) -> TestVerdict:
+Clean = Callable[[compare.Hole], Any]
+
+
+def _clean_value(spawn: Callable[[], Child], job: Job, hole: compare.Hole) -> Any:
+    """Value of a program-independent hole (an expected side such as `'abc'.upper()`),
+    computed in a fresh child that never loaded the program: a program that took over its
+    own harness could otherwise answer it with whatever it returned itself."""
+    bare = job.model_copy(update={"code": "", "tests": []})
+    helper, status, _ = _load(spawn, bare)
+    if helper is None:
+        raise (wire.Deadline if status is RunStatus.TIMEOUT else wire.WireError)(status.value)
+    try:
+        answer = helper.request({"op": "eval", "src": hole.src, "clean": True, "ns": "g",
+                                 "t": 0}, helper.clock.start(job.timeout_s))
+    finally:
+        helper.kill()
+    if not answer.get("ok"):
+        raise ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
+    return values.decode(answer.get("v"))
+
+
+def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
+           clean: Clean | None = None) -> TestVerdict:
     ns = "l" if plan.local else "g"
 
     def fetch(hole: compare.Hole) -> Any:
+        if hole.clean and clean is not None:
+            return clean(hole)
         answer = child.request({"op": "eval", "src": hole.src, "clean": hole.clean,
                                 "ns": ns, "t": index}, deadline)
         if not answer.get("ok"):
@@ -181,14 +205,15 @@ _TIMEOUT = TestVerdict(status=TestStatus.TIMEOUT, error="test timed out")
 _ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
 
 
-def _one_test(child: Child, index: int, plan: compare.Plan,
-              timeout_s: float) -> tuple[TestVerdict, bool]:
+def _one_test(child: Child, index: int, plan: compare.Plan, timeout_s: float,
+              clean: Clean | None = None) -> tuple[TestVerdict, bool]:
     """Verdict of one test (one request per hole) and whether the child can go on."""
     if plan.error:
         return TestVerdict(status=TestStatus.ERROR, error=plan.error), True
     start = time.monotonic()
     try:
-        return _timed(_judge(child, index, plan, child.clock.start(timeout_s)), start), True
+        verdict = _judge(child, index, plan, child.clock.start(timeout_s), clean)
+        return _timed(verdict, start), True
     except ChildRaised as exc:
         return _timed(TestVerdict(status=TestStatus.ERROR, error=exc.text or exc.name), start), True
     except wire.Deadline:
@@ -295,7 +320,8 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
             elif run:
                 more, alive = _batch(child, _Batch(i, plans[i:i + run]), job.timeout_s)
             else:
-                one, alive = _one_test(child, i, plans[i], job.timeout_s)
+                one, alive = _one_test(child, i, plans[i], job.timeout_s,
+                                       functools.partial(_clean_value, spawn, job))
                 more = [one]
             verdicts.extend(more)
             if not alive:

@@ -112,6 +112,11 @@ HONEST: dict[str, tuple[str, list[str]]] = {
                                    "assert abs(sum(0.1, 0.2) - 0.3) < 1e-9"]),
     "module_state_between_tests": ("calls = []\ndef f(x):\n    calls.append(x)\n    return len(calls)",
                                    ["assert f('a') == 1", "assert f('b') == 2"]),
+    "expected_sides_computed_apart": ("def f(s):\n    return s.upper()",
+                                      ["assert f('abc') == 'abc'.upper()",
+                                       "assert list(f('ab')) == [c for c in 'AB']",
+                                       "assert f('x') == ''.join(['X'])",
+                                       "assert f('q') != 'q'.lower() * 2"]),
     "loops_and_check_functions": ("def f(x):\n    return x + 1", LOOP_SHAPES),
 }
 

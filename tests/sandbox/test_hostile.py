@@ -171,6 +171,22 @@ def g(x):
         frame = frame.f_back
     return -1
 """,
+    "answers_clean_holes_itself": """
+import sys, types
+def _evil(req, glb, local, _orig=None):
+    if req.get("clean"):  # an expected side the trusted side could not compute
+        return {"n": req["n"], "ok": True, "v": "forged"}
+    return _orig(req, glb, local)
+def h(x):
+    frame = sys._getframe()
+    while frame is not None:
+        fn = frame.f_locals.get("_answer") if frame.f_code.co_name == "serve" else None
+        if fn is not None and fn.__code__ is not _evil.__code__:
+            orig = types.FunctionType(fn.__code__, fn.__globals__)
+            fn.__code__, fn.__defaults__ = _evil.__code__, (None, orig)
+        frame = frame.f_back
+    return "forged"
+""",
     "patch_math_isclose": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n"
                           "    return -1",
 }
@@ -182,11 +198,14 @@ FORGED_SHAPES = [
     "from math import isclose\nassert isclose(f(1), 2)",
     "def check(candidate):\n    import math\n    for i in range(3):\n"
     "        assert math.isclose(candidate(i), i + 1)\ncheck(f)",
+    "assert h(1) == 'abc'.upper()",
+    "assert h(2) == ''.join(['x', 'y'])",
     "assert g(1) == Point(2, 3)",
     "assert g(2) == Point(4, 5)",
 ]
 POINT = "import dataclasses\n@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int\n"
-HONEST_FG = POINT + "def f(x):\n    return x + 1\ndef g(x):\n    return Point(2 * x, 2 * x + 1)"
+HONEST_FG = POINT + "def f(x):\n    return x + 1\ndef g(x):\n    return Point(2 * x, 2 * x + 1)\n"
+HONEST_FG += "def h(x):\n    return 'ABC' if x == 1 else 'xy'"
 
 
 @pytest.mark.parametrize("name", sorted(FORGERS))
