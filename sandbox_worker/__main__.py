@@ -52,7 +52,9 @@ def main() -> int:
     settings = WorkerSettings()
     _setup_logging(settings.log_level, settings.log_json)
     log.info("settings %s", json.dumps(settings.masked(), default=str))
-    executor = Executor(workers=settings.sandbox_workers, isolation=settings.isolation)
+    executor = Executor(workers=settings.sandbox_workers, isolation=settings.sandbox_isolation,
+                        nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
+                        nofile=settings.sandbox_nofile)
     executor.start()
     if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
         executor.close()

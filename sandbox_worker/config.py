@@ -24,7 +24,11 @@ class WorkerSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_prefix: str = "codereward"  # key prefix; must match the service's
     sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # jobs at once
-    isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"  # executor isolation
+    # executor isolation and per-program limits: same names as the service's settings
+    sandbox_isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"
+    sandbox_nproc: int = Field(default=256, ge=8)  # RLIMIT_NPROC of the sandbox uid
+    sandbox_fsize_mb: int = Field(default=64, ge=1)  # largest file and /tmp size per program
+    sandbox_nofile: int = Field(default=256, ge=16)  # open files per program
     production: bool = False  # refuse to run programs unisolated unless allow_unisolated
     allow_unisolated: bool = False
 
