@@ -111,10 +111,14 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
     child = spawn()
     deadline = child.clock.start(job.timeout_s + LOAD_GRACE_S)
     cpu_s = math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1
+    queued = True
     try:
         child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
         if then is not None:
-            child.send(then, deadline)
+            try:
+                child.send(then, deadline)
+            except BrokenPipeError:  # it answered a load error and ended: read that answer
+                queued = False
         answer = wire.recv(child.resp_r, max_bytes=64 * 1024,
                            deadline=child.clock.wait(child.resp_r, deadline))
     except wire.Deadline:
@@ -124,7 +128,7 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
         child.kill()
         return None, RunStatus.KILLED, "program ended while loading"
     kind = answer.get("t") if isinstance(answer, dict) else None
-    if kind == "ok":
+    if kind == "ok" and queued:
         return child, RunStatus.OK, None
     child.kill()
     error = _cut(answer.get("e", "")) if isinstance(answer, dict) else None

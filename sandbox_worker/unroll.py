@@ -76,11 +76,12 @@ def _targets(target: ast.expr) -> list[str] | None:
 
 
 def _unroll_for(node: ast.For, constant: Callable[[ast.expr], Any],
-                later: list[ast.stmt]) -> list[ast.stmt] | None:
-    """The asserts of a constant loop, one per item; None when the loop does not qualify."""
+                later: list[ast.stmt], budget: int = MAX_UNROLLED) -> list[ast.stmt] | None:
+    """The asserts of a constant loop, one per item (nested constant loops too); None when
+    the loop does not qualify or would make more than `budget` asserts."""
     names = _targets(node.target)
     if (names is None or node.orelse or not node.body
-            or not all(isinstance(s, ast.Assert) for s in node.body)
+            or not all(isinstance(s, ast.Assert | ast.For) for s in node.body)
             or _binds(ast.Module(node.body, []), set(names))
             or any(isinstance(n, ast.Name) and n.id in names
                    for s in later for n in ast.walk(s))):  # later code reads the loop variable
@@ -89,7 +90,7 @@ def _unroll_for(node: ast.For, constant: Callable[[ast.expr], Any],
         items = list(constant(node.iter))
     except Exception:
         return None
-    if len(items) * len(node.body) > MAX_UNROLLED:
+    if len(items) * len(node.body) > budget:
         return None
     out: list[ast.stmt] = []
     for item in items:
@@ -103,7 +104,18 @@ def _unroll_for(node: ast.For, constant: Callable[[ast.expr], Any],
         if any(lit is None for lit in literals):
             return None
         mapping = {n: lit for n, lit in zip(names, literals, strict=True) if lit is not None}
-        out += [_Substitute(mapping).visit(copy.deepcopy(s)) for s in node.body]
+        for k, stmt in enumerate(node.body):
+            new = _Substitute(mapping).visit(copy.deepcopy(stmt))
+            if isinstance(new, ast.For):  # an inner loop, its iterable now made of constants
+                after = [*node.body[k + 1:], *later]
+                inner = _unroll_for(new, constant, after, budget - len(out))
+                if inner is None:
+                    return None
+                out += inner
+            else:
+                out.append(new)
+            if len(out) > budget:
+                return None
     return out
 
 

@@ -46,3 +46,11 @@ def test_forgery_and_runaways_still_fail(plain: Executor) -> None:
     result = plain.run(Job(code="raise SystemExit", tests=["assert True"], timeout_s=1,
                            memory_mb=256))
     assert result.status is RunStatus.LOAD_ERROR
+
+
+def test_load_errors_are_load_errors_every_time(plain: Executor) -> None:
+    # the child answers and ends at once: the tests queued behind the code meet a closed
+    # pipe, which must not turn the verdict into `killed` (it raced, about 1 run in 10)
+    statuses = {plain.run(Job(code="raise ValueError('x')", tests=["assert True"], timeout_s=5,
+                              memory_mb=256)).status for _ in range(30)}
+    assert statuses == {RunStatus.LOAD_ERROR}
