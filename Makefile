@@ -21,9 +21,15 @@ $(VENV)/.stamp-%: pyproject.toml | $(PY)
 	$(PIP) install -q -e ".[$*]"
 	@touch $@
 
+# OpenRLHF's real remote-reward client is under test; its own dependencies (ray, deepspeed,
+# vllm) are not needed for that module, so it comes without them
+$(VENV)/.stamp-openrlhf: $(VENV)/.stamp-test
+	$(PIP) install -q --no-deps "openrlhf==0.11.2"
+	@touch $@
+
 install: install-test
 install-service: $(VENV)/.stamp-train
-install-test: $(VENV)/.stamp-test
+install-test: $(VENV)/.stamp-test $(VENV)/.stamp-openrlhf
 
 # redis-server and bubblewrap: the queue tests and the sandbox need the real things
 system-deps:

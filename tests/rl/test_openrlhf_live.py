@@ -12,13 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# installed by `make test` (pip install --no-deps openrlhf): a missing install fails, not skips
+import openrlhf.utils.agent as agent
 import pytest
 import torch
 
 from tests.rl.conftest import CORRECT, QUESTION, TESTS, WRONG
-
-agent = pytest.importorskip(
-    "openrlhf.utils.agent", reason="pip install --no-deps openrlhf (plus aiohttp, pylatexenc)")
 
 PROMPT = f"<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n"
 
