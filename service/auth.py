@@ -9,7 +9,7 @@ from fastapi import Request
 from service.errors import Unauthorized
 
 
-def check_api_key(request: Request) -> None:
+async def check_api_key(request: Request) -> None:
     """Raise 401 unless the request carries one of the configured keys."""
     keys: frozenset[str] = request.app.state.api_keys
     if not keys:

@@ -11,17 +11,17 @@ from service.metrics import Metrics
 from service.sandbox import SandboxBackend
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _sandbox(request: Request) -> SandboxBackend:
+async def _sandbox(request: Request) -> SandboxBackend:
     sandbox: SandboxBackend = request.app.state.sandbox
     return sandbox
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

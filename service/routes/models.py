@@ -13,7 +13,7 @@ from service.scoring_schemas import ModelCard, ModelsResponse
 router = APIRouter()
 
 
-def _registry(request: Request) -> ModelRegistry:
+async def _registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry | None = getattr(request.app.state, "registry", None)
     if registry is None:
         raise NotReady("no model registry yet")
