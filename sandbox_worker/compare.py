@@ -11,7 +11,8 @@ Asserts nested in them that are one comparison (`assert a == b`, `<`, `in`, ...)
 rewritten so the child sends both values as plain data and this side decides (a custom
 `__eq__` cannot lie); other nested asserts are judged in the child. That is the weak path: a
 program that takes over the harness in memory (frames, closures) can answer for any statement
-the child runs, so only tests whose asserts stay top-level are unforgeable.
+the child runs, so only tests whose asserts stay top-level are unforgeable. An expected side
+that needs the program (`Point(2, 3)`) is evaluated in its child: a program may learn it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Verdicts are decided here, never in the child: a test passes only when this process evaluated
 its assert skeleton to a true value over plain data the child sent in answer to a request with
 a fresh nonce. Exits, signals, stops, garbage or silence from the child end the test as
-`killed`/`timeout`; later tests run in a freshly forked child.
+`killed`/`timeout`; later tests run in a freshly forked child. Expected sides that need no
+program but cannot be computed here are evaluated in a fresh child that never loaded it.
 """
 
 from __future__ import annotations

@@ -172,3 +172,48 @@ def test_numpy_programs(run: Callable[..., JobResult]) -> None:
              "assert list(arr(2)) == [0, 1]"]
     result = run(code, tests, memory_mb=1024)
     assert [t.status for t in result.tests] == [TS.PASSED] * len(tests), result
+
+
+SEMANTICS_CODE = """import math
+def nan(): return float('nan')
+def none(): return None
+def tup(): return (1, 2)
+def lst(): return [1, 2]
+def one(): return 1
+def zero(): return -0.0
+def pt3(): return 0.1 + 0.2
+def d(): return {'a': 1}
+def empty(): return []
+def t(): return True
+def s(): return {1, 2}
+def three(): return 3
+def string(): return 'abc'
+"""
+# (assert, whether plain Python passes it): the trusted comparison must agree on each
+SEMANTICS = [
+    ("assert math.isnan(nan())", True), ("assert nan() != nan()", True),
+    ("assert nan() == nan()", False), ("assert none() is None", True),
+    ("assert tup() == [1, 2]", False), ("assert tup() == (1, 2)", True),
+    ("assert isinstance(lst(), list)", True), ("assert isinstance(tup(), list)", False),
+    ("assert sorted(tup()) == [1, 2]", True), ("assert one() != 2", True),
+    ("assert one() in (1, 2)", True), ("assert abs(pt3() - 0.3) < 1e-9", True),
+    ("assert not empty()", True), ("assert not lst()", False), ("assert d() == {'a': 1}", True),
+    ("assert 0 < one() < 2", True), ("assert 0 < one() < 1", False),
+    ("assert three() == 3, 'message'", True), ("assert three() == 4, 'message'", False),
+    ("assert one() == 1.0", True), ("assert t() == 1", True), ("assert zero() == 0", True),
+    ("assert math.copysign(1, zero()) == -1", True), ("assert str(zero()) == '-0.0'", True),
+    ("assert s() == {2, 1}", True), ("assert type(tup()) is tuple", True),
+    ("assert one() is True", False), ("assert t() is True", True),
+    ("assert d() == {'a': True}", True), ("assert [tup()] == [[1, 2]]", False),
+    ("assert tup() != [1, 2]", True), ("assert string()[::-1] == 'cba'", True),
+    ("assert string() * 2 == 'abcabc'", True), ("assert [x * 2 for x in lst()] == [2, 4]", True),
+    ("assert lst() == list(tup())", True), ("assert (1, 2) == tup()", True),
+    ("assert max(lst()) == 2 and min(lst()) == 1", True), ("assert sum(lst()) == 3.0", True),
+    ("assert round(pt3(), 1) == 0.3", True), ("assert divmod(7, three()) == (2, 1)", True),
+]
+
+
+def test_comparisons_keep_python_semantics(run: Callable[..., JobResult]) -> None:
+    result = run(SEMANTICS_CODE, [t for t, _ in SEMANTICS])
+    got = [(t, v.status is TS.PASSED) for (t, _), v in zip(SEMANTICS, result.tests, strict=True)]
+    assert got == SEMANTICS
