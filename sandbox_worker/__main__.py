@@ -6,60 +6,28 @@ import json
 import logging
 import signal
 import sys
-import time
 from types import FrameType
 
 import redis
 from prometheus_client import start_http_server
 
 from sandbox_worker.config import WorkerSettings
-from sandbox_worker.executor import Executor
+from sandbox_worker.logs import setup_logging
+from sandbox_worker.startup import UnisolatedRefused, start_executor
 from sandbox_worker.worker import Worker, WorkerMetrics
 
 log = logging.getLogger("codereward.worker")
-_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line; extra= fields become keys (same shape as the service's)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname, "logger": record.name, "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STD_ATTRS and not key.startswith("_"):
-                out[key] = value if isinstance(value, str | int | float | bool | None) \
-                    else repr(value)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
-
-
-def _setup_logging(level: str, json_lines: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if json_lines else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def main() -> int:
     """Entry point; returns the exit code."""
     settings = WorkerSettings()
-    _setup_logging(settings.log_level, settings.log_json)
+    setup_logging(settings.log_level, settings.log_json)
     log.info("settings %s", json.dumps(settings.masked(), default=str))
-    executor = Executor(workers=settings.sandbox_workers, isolation=settings.sandbox_isolation,
-                        nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
-                        nofile=settings.sandbox_nofile)
-    executor.start()
-    if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
-        executor.close()
-        log.error("production mode needs namespace isolation, which this host does not allow; "
-                  "set CODEREWARD_ALLOW_UNISOLATED=true to run programs unisolated anyway")
+    try:
+        executor = start_executor(settings)
+    except UnisolatedRefused as exc:
+        log.error("%s", exc)
         return 2
     metrics = WorkerMetrics()
     if settings.worker_metrics_port:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
+from sandbox_worker.logs import setup_logging
 from service.app import create_app
 from service.config import Settings
 from service.lifecycle import serve
-from service.logs import setup_logging
 
 log = logging.getLogger("codereward")
 

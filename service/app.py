@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from sandbox_worker.executor import Executor
+from sandbox_worker.startup import start_executor
 from service.access import AccessLogMiddleware
 from service.auth import check_api_key
 from service.config import Settings
@@ -47,15 +47,7 @@ def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:
     if settings.redis_url:  # programs run on `python -m sandbox_worker` processes
         log.info("sandbox ready", extra={"backend": "redis", "stream": settings.queue_prefix})
         return RedisSandbox.from_settings(settings, metrics)
-    executor = Executor(workers=settings.sandbox_workers, isolation=settings.sandbox_isolation,
-                        nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
-                        nofile=settings.sandbox_nofile)
-    executor.start()
-    if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
-        executor.close()
-        raise RuntimeError(
-            "production mode needs namespace isolation, which this host does not allow; "
-            "set CODEREWARD_ALLOW_UNISOLATED=true to run programs unisolated anyway")
+    executor = start_executor(settings)  # refuses unisolated runs in production
     log.info("sandbox ready", extra={"backend": "local", "isolation": executor.isolation,
                                       "workers": settings.sandbox_workers})
     return LocalSandbox(executor, workers=settings.sandbox_workers,

@@ -1,4 +1,8 @@
-"""Structured logging: one JSON object per line, with the request id when there is one."""
+"""Structured logging for the service and the workers: one JSON object per line.
+
+extra= fields (request ids, job ids) become keys. Lives here so both processes share it
+(the service may import sandbox_worker; not the other way round).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STD_ATTRS and not key.startswith("_"):
-                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) \
+                out[key] = value if isinstance(value, str | int | float | bool | None) \
                     else repr(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
