@@ -156,6 +156,12 @@ def _map_sandbox_uids(pid: int, uid: int, gid: int) -> int:
     return 0
 
 
+# Python installations under /tmp, as (second view in the root, real path): set in the zygote
+# by build_root, inherited by every forked child, re-bound over its private /tmp.
+_PY_STASH = "/.python"
+_TMP_PYTHON_DIRS: list[tuple[str, str]] = []
+
+
 def _bind_ro(src: str, dst: str) -> None:
     mount(src, dst, None, MS_BIND | MS_REC)
     mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -177,6 +183,10 @@ def _python_dirs(hidden: Path) -> list[str]:
 def build_root(root: str, hidden: Path) -> None:
     """Read-only root at `root`, pivot into it; `hidden` (the service tree) stays invisible."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # hold the installation dirs open first: the tmpfs below may cover them (the root is built
+    # on /tmp, and a venv may live in a checkout under /tmp); bind from the held fds
+    held = {src: os.open(src, os.O_PATH | os.O_DIRECTORY)
+            for src in _python_dirs(hidden) if os.path.isdir(src)}
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
     for d in SYSTEM_DIRS:
         src = "/" + d
@@ -185,10 +195,18 @@ def build_root(root: str, hidden: Path) -> None:
         elif os.path.isdir(src):
             os.mkdir(f"{root}/{d}")
             _bind_ro(src, f"{root}/{d}")
-    for src in _python_dirs(hidden):
-        if os.path.isdir(src):
-            os.makedirs(root + src, exist_ok=True)
-            _bind_ro(src, root + src)
+    for src, fd in held.items():
+        view = f"/proc/self/fd/{fd}"
+        os.makedirs(root + src, exist_ok=True)
+        _bind_ro(view, root + src)
+        if Path(src).is_relative_to("/tmp"):
+            # each program gets a fresh tmpfs on /tmp, which would hide this installation:
+            # keep a second view to bind back in every child (private_mounts)
+            stash = f"{_PY_STASH}/{len(_TMP_PYTHON_DIRS)}"
+            os.makedirs(root + stash)
+            _bind_ro(view, root + stash)
+            _TMP_PYTHON_DIRS.append((stash, src))
+        os.close(fd)
     for d in ("proc", "tmp", "dev", ".old"):
         os.makedirs(f"{root}/{d}", exist_ok=True)
     mount("tmpfs", f"{root}/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
@@ -222,6 +240,9 @@ def private_mounts(limits: Limits) -> None:
     unshare(CLONE_NEWNS | CLONE_NEWIPC)
     opts = f"size={limits.fsize_mb}m,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    for stash, path in _TMP_PYTHON_DIRS:  # an installation under /tmp stays importable
+        os.makedirs(path, exist_ok=True)
+        _bind_ro(stash, path)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
     try:
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,10 +49,18 @@ async def test_kill9_mid_batch_loses_no_job_and_mixes_no_result(
     batches = [[_numbered_job(i) for i in range(b * 100, (b + 1) * 100)] for b in range(5)]
     try:
         tasks = [asyncio.create_task(sandbox.execute(b, deadline_s=240)) for b in batches]
-        await _until(lambda: victim.metric("codereward_worker_jobs_total") >= 40
-                     and len(_pending(rdb, victim.name)) > 0)
+        await _until(lambda: victim.metric("codereward_worker_jobs_total") >= 40)
+        # freeze the victim first, so the jobs counted as pending are the ones the kill leaves
+        # (a running worker may ack everything between a look at the PEL and the kill)
+        deadline = time.monotonic() + 60
+        while True:
+            os.kill(victim.proc.pid, signal.SIGSTOP)
+            orphaned = len(_pending(rdb, victim.name))
+            if orphaned > 0 or time.monotonic() > deadline:
+                break
+            os.kill(victim.proc.pid, signal.SIGCONT)
+            await asyncio.sleep(0.01)
         victim.kill9()
-        orphaned = len(_pending(rdb, victim.name))
         results = await asyncio.gather(*tasks)
         assert orphaned > 0  # the kill left jobs pending on the dead consumer
         for b, batch_results in enumerate(results):
