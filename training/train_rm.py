@@ -67,6 +67,7 @@ class TrainConfig:
     freeze_embeddings: bool = False  # cheaper steps on CPU
     freeze_layers: int = 0  # bottom transformer blocks kept frozen (cheaper backward)
     gradient_checkpointing: bool = False
+    no_dropout: bool = False  # dropout off (as RM trainers do): its noise swamps small diffs
     resume: bool = True
     progress: bool = True
 
@@ -153,6 +154,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     model = load_model(src, tok, dtype=weights).to(device)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if cfg.no_dropout:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
     if cfg.freeze_embeddings or cfg.freeze_layers:
         _freeze(model, cfg.freeze_layers)
     train_data = _load_pairs(cfg.train_file, tok, cfg.max_length)
