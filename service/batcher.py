@@ -57,10 +57,12 @@ class Batcher:
 
     def __init__(self, engine: Engine, *, max_batch_tokens: int, max_batch_requests: int,
                  max_queue_items: int, metrics: ScoringMetrics | None = None,
-                 model_thread: ThreadPoolExecutor | None = None) -> None:
+                 model_thread: ThreadPoolExecutor | None = None,
+                 max_padding_ratio: float = 1.0) -> None:
         self.engine = engine
         self.max_batch_tokens = max(max_batch_tokens, engine.info.max_length)
         self.max_batch_requests = max_batch_requests
+        self.max_padding_ratio = max_padding_ratio  # share of a padded batch that may be pad
         self.max_queue_items = max_queue_items
         self._window = max(4 * max_batch_requests, 256)  # queued items considered per batch
         self._metrics = metrics
@@ -178,7 +180,8 @@ class Batcher:
             if not self._queue:
                 return []
             batch = select_batch(self._queue[:self._window], self.max_batch_tokens,
-                                 self.max_batch_requests, padded=self.engine.padded)
+                                 self.max_batch_requests, padded=self.engine.padded,
+                                 max_padding_ratio=self.max_padding_ratio)
             gone = [r for r in {e.request for e in batch} if await _disconnected(r)]
             if not gone:
                 self._remove(batch)
@@ -258,8 +261,12 @@ def batch_cost(lengths: Sequence[int], *, padded: bool) -> int:
 
 
 def select_batch(window: Sequence[_Entry], max_tokens: int, max_requests: int, *,
-                 padded: bool = True) -> list[_Entry]:
-    """The oldest entry plus its length-sorted neighbours that add the least padding."""
+                 padded: bool = True, max_padding_ratio: float = 1.0) -> list[_Entry]:
+    """The oldest entry plus its length-sorted neighbours that add the least padding.
+
+    `max_padding_ratio` caps the padded share of the batch: on CPU a batch costs its padded
+    tokens and batching buys little, so mixed lengths are better served in several batches.
+    """
     ordered = sorted(window, key=lambda e: len(e.item))  # stable: FIFO among equal lengths
     pivot = ordered.index(window[0])
     lo = hi = pivot
@@ -278,7 +285,8 @@ def select_batch(window: Sequence[_Entry], max_tokens: int, max_requests: int, *
             cand = len(ordered[lo - 1 if direction < 0 else hi + 1].item)
             new_longest = max(longest, cand)
             cost = new_longest * (count + 1) if padded else total + cand
-            if cost <= max_tokens:
+            pad_ok = not padded or total + cand >= (1.0 - max_padding_ratio) * cost
+            if cost <= max_tokens and pad_ok:
                 lo, hi = (lo - 1, hi) if direction < 0 else (lo, hi + 1)
                 longest, total, count = new_longest, total + cand, count + 1
                 taken = True

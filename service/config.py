@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(default=16384, ge=64)
     max_batch_requests: int = Field(default=64, ge=1)
     max_queue_items: int = Field(default=4096, ge=1)  # over this: 429
+    # largest padded share of a batch (1 = no cap): on CPU padding costs as much as real
+    # tokens and batching buys little, so mixed lengths go in separate batches
+    max_padding_ratio_cpu: float = Field(default=0.2, gt=0, le=1)
+    max_padding_ratio_gpu: float = Field(default=1.0, gt=0, le=1)
     torch_compile: bool = False
     # right padding always works; left (decoders only) passes position ids explicitly
     padding_side: Literal["right", "left"] = "right"

@@ -86,6 +86,10 @@ class BatchLimits:
     max_batch_tokens: int = 16384
     max_batch_requests: int = 64
     max_queue_items: int = 4096
+    # padded share a batch may have, by device kind: padding is pure waste on CPU, where
+    # batching buys little; on GPU, bigger batches are worth their padding
+    max_padding_ratio_cpu: float = 1.0
+    max_padding_ratio_gpu: float = 1.0
 
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
@@ -155,7 +159,10 @@ class ModelRegistry:
             batcher = Batcher(engine, max_batch_tokens=limits.max_batch_tokens,
                               max_batch_requests=limits.max_batch_requests,
                               max_queue_items=limits.max_queue_items, metrics=self._metrics,
-                              model_thread=thread)
+                              model_thread=thread,
+                              max_padding_ratio=(limits.max_padding_ratio_cpu
+                                                 if opts.device == "cpu"
+                                                 else limits.max_padding_ratio_gpu))
             batcher.start()
             self._scorers[opts.name] = Scorer(engine, batcher, self._metrics)
             info = engine.info
@@ -225,6 +232,8 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
              for name, path in model_paths(settings)]
     limits = BatchLimits(max_batch_tokens=settings.max_batch_tokens,
                          max_batch_requests=settings.max_batch_requests,
-                         max_queue_items=settings.max_queue_items)
+                         max_queue_items=settings.max_queue_items,
+                         max_padding_ratio_cpu=settings.max_padding_ratio_cpu,
+                         max_padding_ratio_gpu=settings.max_padding_ratio_gpu)
     return ModelRegistry(specs, backend=backend, limits=limits,
                          metrics=ScoringMetrics(metrics.registry))

@@ -174,3 +174,15 @@ async def test_a_failing_batch_fails_its_requests_and_batching_goes_on() -> None
         assert (await batcher.submit([item(7)])).scores == [7.0]
     finally:
         await batcher.aclose()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_select_batch_caps_the_padded_share(seed: int) -> None:
+    rng = random.Random(seed)
+    window = entries([rng.randint(64, 512) for _ in range(40)])
+    batch = select_batch(window, 10**6, 64, max_padding_ratio=0.2)
+    lengths = [len(e.item) for e in batch]
+    assert window[0] in batch  # the oldest is always served
+    assert sum(lengths) >= 0.8 * batch_cost(lengths, padded=True)
+    uncapped = select_batch(window, 10**6, 64)
+    assert len(uncapped) == 40 and len(batch) < len(uncapped)  # the cap is what split them
