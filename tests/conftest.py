@@ -7,7 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_worker.executor import Executor
 from tests.servers import RedisServer
+
+
+@pytest.fixture(scope="session")
+def executor() -> Iterator[Executor]:
+    """One warm executor pool per session, at the strongest isolation this host allows."""
+    ex = Executor(workers=2, isolation="auto")
+    ex.start()
+    try:
+        yield ex
+    finally:
+        ex.close()
 
 
 @pytest.fixture

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job, JobResult
-
-
-@pytest.fixture(scope="session")
-def executor() -> Iterator[Executor]:
-    """The executor at the strongest isolation this host allows."""
-    ex = Executor(workers=2, isolation="auto")
-    ex.start()
-    try:
-        yield ex
-    finally:
-        ex.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandbox_worker.executor import Executor
 from tests.servers import run_uvicorn
 from training.problems import Problem, load_problems
 
@@ -24,14 +23,6 @@ def small_problems() -> list[Problem]:
     return load_problems(FIXTURES / "problems_small.jsonl")
 
 
-@pytest.fixture(scope="session")
-def executor() -> Iterator[Executor]:
-    ex = Executor(workers=2)
-    ex.start()
-    try:
-        yield ex
-    finally:
-        ex.close()
 
 
 @pytest.fixture(scope="session")
