@@ -44,14 +44,18 @@ class Job(BaseModel):
     tests: list[str]
     timeout_s: float = Field(gt=0, description="limit per test, seconds")
     memory_mb: int = Field(gt=0, description="address-space limit per program, MiB")
+    # once one test times out, the later tests are not run (`not_run`, counted as failed):
+    # a looping program then holds a slot for one limit, not one per test. Opt-in, because
+    # AceCoder's pass rate runs every assert (a later one may still pass)
+    stop_after_timeout: bool = False
 
     def job_id(self) -> str:
-        """Content hash of (code, tests, limits, executor version): the cache and dedup key."""
-        blob = json.dumps(
-            [EXECUTOR_VERSION, self.code, self.tests, round(self.timeout_s, 6), self.memory_mb],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        """Content hash of (code, tests, limits, policy, executor version): the cache key."""
+        key: list[object] = [EXECUTOR_VERSION, self.code, self.tests, round(self.timeout_s, 6),
+                             self.memory_mb]
+        if self.stop_after_timeout:  # appended only when set: default ids stay as they were
+            key.append("stop_after_timeout")
+        blob = json.dumps(key, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

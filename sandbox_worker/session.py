@@ -207,6 +207,8 @@ def _timed(verdict: TestVerdict, start: float) -> TestVerdict:
 
 
 _TIMEOUT = TestVerdict(status=TestStatus.TIMEOUT, error="test timed out")
+_NOT_RUN = TestVerdict(status=TestStatus.NOT_RUN)
+_SKIPPED = TestVerdict(status=TestStatus.NOT_RUN, error="not run: an earlier test timed out")
 _ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
 
 
@@ -307,6 +309,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     if child is None:
         return JobResult.unrun(status, n, error)
     verdicts: list[TestVerdict] = []
+    stopped = False  # job.stop_after_timeout ended the run: the rest are skipped
     try:
         while len(verdicts) < n:
             i = len(verdicts)
@@ -332,8 +335,12 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
             if not alive:
                 child.kill()
                 child = None
+            if job.stop_after_timeout and any(v.status is TestStatus.TIMEOUT for v in more):
+                stopped = True
+                break
     finally:
         if child is not None:
             child.kill()
-    verdicts += [TestVerdict(status=TestStatus.NOT_RUN) for _ in range(n - len(verdicts))]
+    skipped = _SKIPPED if stopped else _NOT_RUN
+    verdicts += [skipped] * (n - len(verdicts))
     return JobResult.from_tests(RunStatus.OK, verdicts)

@@ -86,7 +86,12 @@ class Settings(BaseSettings):
     reward_rm_weight: float = 0.5  # hybrid: weight of the model term
     reward_rm_squash: bool = True  # hybrid: model term = sigmoid(score), in (0, 1)
     reward_all_pass_bonus: float = 0.0  # tests/hybrid: added when every assert passed
-    reward_test_timeout_s: float = Field(default=4.0, gt=0)  # per assert, as in AceCoder
+    # per assert, seconds: verl-tool's 1 s (AceCoder's eval uses 4 s); a looping program holds
+    # a sandbox slot this long per assert, which dominates RL batch time
+    reward_test_timeout_s: float = Field(default=1.0, gt=0)
+    # opt-in: once an assert of a program times out its later asserts are not run and count
+    # as failed; changes AceCoder's pass rate (a later assert might have passed)
+    reward_stop_after_timeout: bool = False
     reward_keep_system: bool = False  # pass the policy's system turn to the reward model
     # verdicts kept for identical programs (GRPO groups, retries); 0 keeps none, but identical
     # programs in flight at the same time still run once

@@ -48,7 +48,8 @@ def check_program(settings: Settings, code: str, tests: Sequence[str]) -> None:
 
 
 def build_jobs(settings: Settings, programs: Sequence[tuple[str, Sequence[str]]],
-               timeout_s: float | None, memory_mb: int | None) -> list[Job]:
+               timeout_s: float | None, memory_mb: int | None, *,
+               stop_after_timeout: bool = False) -> list[Job]:
     """Validate (code, tests) pairs and wrap them as jobs with resolved limits."""
     if len(programs) > settings.max_submissions:
         raise TooLarge(f"{len(programs)} submissions over the limit of "
@@ -57,7 +58,8 @@ def build_jobs(settings: Settings, programs: Sequence[tuple[str, Sequence[str]]]
     jobs = []
     for code, tests in programs:
         check_program(settings, code, tests)
-        jobs.append(Job(code=code, tests=list(tests), timeout_s=timeout, memory_mb=memory))
+        jobs.append(Job(code=code, tests=list(tests), timeout_s=timeout, memory_mb=memory,
+                        stop_after_timeout=stop_after_timeout))
     return jobs
 
 

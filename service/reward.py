@@ -159,7 +159,8 @@ async def _execute(conversations: Sequence[Conversation], tests: Sequence[list[s
     if not todo:
         return
     jobs = build_jobs(settings, [(code, t) for _, code, t in todo],
-                      settings.reward_test_timeout_s, None)
+                      settings.reward_test_timeout_s, None,
+                      stop_after_timeout=settings.reward_stop_after_timeout)
 
     async def execute(batch: list[Job]) -> list[JobResult]:
         return await sandbox.execute(batch, deadline_s=deadline_for(settings, batch))

@@ -152,3 +152,14 @@ def test_identical_programs_in_a_request_run_once(client: Any) -> None:
     second = _post(http, body).json()
     assert first["rewards"] == second["rewards"] == [0.5, 0.5, 0.5, 0.5]
     assert len(sandbox.jobs) == 2  # GOOD once, BAD once; the second request is all cache hits
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_timeout_policy_setting_reaches_the_jobs(stop: bool) -> None:
+    sandbox = PassIfDefined()
+    settings = Settings(reward_stop_after_timeout=stop, reward_test_timeout_s=1.5)
+    with TestClient(create_app(settings, sandbox=sandbox, registry=FakeRegistry())) as http:
+        out = http.post("/get_reward", json={"query": [PROMPT + GOOD], "labels": [TESTS],
+                                             "mode": "tests"})
+    assert out.status_code == 200
+    assert [(j.stop_after_timeout, j.timeout_s) for j in sandbox.jobs] == [(stop, 1.5)]

@@ -108,3 +108,14 @@ async def test_owner_cancelled_gives_waiters_a_retryable_error() -> None:
         await waiter
     with pytest.raises(asyncio.CancelledError):
         await owner
+
+
+async def test_a_verdict_under_one_timeout_policy_is_not_served_for_the_other() -> None:
+    cache, run = VerdictCache(100), Runner()
+    every = _job("ok")
+    stop = every.model_copy(update={"stop_after_timeout": True})
+    await cache.run([every], run)
+    await cache.run([stop], run)
+    await cache.run([stop, every], run)
+    assert run.ran == ["ok", "ok"]  # each policy ran once, then both came from the cache
+    assert cache.hits == 2
