@@ -22,10 +22,11 @@ import functools
 import re
 import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_worker import unroll, values
+from sandbox_worker import unroll
+from sandbox_worker.observe import observe_asserts
 from sandbox_worker.safe_ops import (
     CMPOPS,
     SAFE_CONSTS,
@@ -70,6 +71,11 @@ class Plan:
     steps: tuple[tuple[str, Any], ...]
     local: bool  # holes run in a per-test namespace (the test has set-up statements)
     error: str | None = None  # the test itself does not parse
+    # eager_holes(), computed once: plans are cached and asked for it several times per run
+    eager: tuple[Hole, ...] | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "eager", _eager_holes(self))
 
 
 # calls the trusted side may evaluate even when every argument comes from the program,
@@ -91,6 +97,8 @@ class _Planner:
 
     def __init__(self, local_names: set[str], shadowed: frozenset[str]) -> None:
         self.local, self.shadowed = local_names, shadowed
+        # depends() per (node id, own_ok); the node is kept so that its id is never reused
+        self._deps: dict[tuple[int, bool], tuple[ast.AST, bool]] = {}
 
     def _programs_own(self, node: ast.AST) -> bool:
         """A call of a builtin name the program redefines, on arguments that do not involve
@@ -111,6 +119,12 @@ class _Planner:
     def depends(self, node: ast.AST, own_ok: bool = False) -> bool:
         """True when `node` may touch program state (any name not a trusted builtin);
         with `own_ok`, calls of the program's own builtin-named functions do not count."""
+        key = (id(node), own_ok)  # plan() asks at every level: memoized, else quadratic
+        if key not in self._deps:
+            self._deps[key] = (node, self._depends(node, own_ok))
+        return self._deps[key][1]
+
+    def _depends(self, node: ast.AST, own_ok: bool) -> bool:
         if self._programs_own(node):
             return not own_ok
         if isinstance(node, ast.Attribute | ast.Name) and self._trusted_name(_dotted(node)):
@@ -255,36 +269,6 @@ def evaluate(node: Node, fetch: Callable[[Hole], Any]) -> Any:
     raise ValueError(f"unknown node {kind}")
 
 
-OBSERVE = "__codereward_compare__"  # name of the harness hook in set-up/loop statements
-
-
-class _ObserveAsserts(ast.NodeTransformer):
-    """`assert a == b` anywhere in a statement -> `OBSERVE('Eq', a, b)`: the child sends both
-    values as plain data and this side answers whether the comparison holds."""
-
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        test = node.test
-        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
-                and type(test.ops[0]) in CMPOPS):
-            return node
-        call = ast.Call(func=ast.Name(OBSERVE, ast.Load()),
-                        args=[ast.Constant(type(test.ops[0]).__name__), test.left,
-                              test.comparators[0]], keywords=[])
-        return ast.copy_location(ast.Expr(call), node)
-
-
-def _observe_asserts(stmt: ast.stmt) -> ast.AST:
-    tree: ast.AST = _ObserveAsserts().visit(stmt)
-    return ast.fix_missing_locations(tree)
-
-
-def judge_observation(obs: Any) -> bool:
-    """Whether an observed `left OP right` holds, on decoded plain values (trusted side)."""
-    op_name, left, right = obs
-    op = {cls.__name__: fn for cls, fn in CMPOPS.items()}[str(op_name)]
-    return bool(op(values.decode(left), values.decode(right)))
-
-
 _SYMBOLS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
             ast.GtE: ">=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _SHORT = reprlib.Repr()
@@ -346,27 +330,41 @@ def _trusted_value(planner: _Planner, node: ast.expr) -> Any:
     return const.value
 
 
+# source that may bind a name (=, :=, op=, for, import, def, ...): only then are the tree's
+# assigned names collected and check()/loops flattened (both walk the whole tree)
+_MAY_BIND = re.compile(r"(?<![=!<>])=(?!=)|<<=|>>=|\b(?:for|del|import|def|class|as|with|except"
+                       r"|global|nonlocal|match|case|type)\b")
+
+
 @functools.lru_cache(maxsize=8192)
 def make_plan(test: str, shadowed: frozenset[str] = frozenset()) -> Plan:
     """Plan of one test string (cached: RL batches repeat the same tests many times)."""
     try:
         tree = ast.parse(test, mode="exec")
-        outer = _Planner(_assigned_names(tree), shadowed)
-        flat = ast.Module(unroll.flatten(tree, functools.partial(_trusted_value, outer)), [])
-        planner = _Planner(_assigned_names(flat), shadowed)
+        if _MAY_BIND.search(test) is None:  # nothing to inline, unroll or bind: plain asserts
+            flat, planner = tree, _Planner(set(), shadowed)
+        else:
+            outer = _Planner(_assigned_names(tree), shadowed)
+            flat = ast.Module(unroll.flatten(tree, functools.partial(_trusted_value, outer)), [])
+            planner = _Planner(_assigned_names(flat), shadowed)
         steps: list[tuple[str, Any]] = []
         for stmt in flat.body:
             if isinstance(stmt, ast.Assert):
                 steps.append(("assert", planner.plan(stmt.test)))
             else:
-                steps.append(("exec", ast.unparse(_observe_asserts(stmt))))
+                steps.append(("exec", ast.unparse(observe_asserts(stmt))))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return Plan((), False, f"test does not parse: {type(exc).__name__}")
     return Plan(tuple(steps), any(kind == "exec" for kind, _ in steps))
 
 
 def eager_holes(plan: Plan) -> list[Hole] | None:
-    """Holes of a test in evaluation order, when they can all be asked for up front.
+    """Holes of a test in evaluation order, when they can all be asked for up front."""
+    return None if plan.eager is None else list(plan.eager)
+
+
+def _eager_holes(plan: Plan) -> tuple[Hole, ...] | None:
+    """eager_holes() of a new plan.
 
     None when the test has set-up statements, short-circuits (and/or/if, chained
     comparisons), clean holes, or an assert with more than one hole: a second hole is
@@ -390,7 +388,7 @@ def eager_holes(plan: Plan) -> list[Hole] | None:
             return False
         return all(walk(a) for a in node.args)
 
-    return holes if all(walk(step) for _, step in plan.steps) else None
+    return tuple(holes) if all(walk(step) for _, step in plan.steps) else None
 
 
 def _hole_count(node: Node) -> int:

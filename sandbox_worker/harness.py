@@ -55,7 +55,7 @@ def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     return glb
 
 
-compare_hook = "__codereward_compare__"  # compare.OBSERVE (not imported: keeps the child small)
+compare_hook = "__codereward_compare__"  # observe.OBSERVE (not imported: keeps the child small)
 rfd_wfd = [-1, -1]  # the child's request and answer fds, set by serve()
 
 

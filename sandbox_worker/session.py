@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox_worker import compare, values, wire
+from sandbox_worker import compare, observe, values, wire
 from sandbox_worker.clock import STARVED_FACTOR, StarvationClock, host_pid
 from sandbox_worker.protocol import Job, JobResult, RunStatus, TestStatus, TestVerdict
 
@@ -72,7 +72,7 @@ class Child:
             if not isinstance(answer, dict) or "obs" not in answer:
                 break
             try:
-                reply: dict[str, Any] = {"v": compare.judge_observation(answer["obs"])}
+                reply: dict[str, Any] = {"v": observe.judge_observation(answer["obs"])}
             except Exception as exc:  # TypeError of a comparison, or a malformed value
                 reply = {"e": _cut(f"{type(exc).__name__}: {exc}")}
             self.send(reply, deadline)

@@ -12,6 +12,7 @@ import bisect  # noqa: F401
 import collections  # noqa: F401
 import dataclasses  # noqa: F401
 import functools  # noqa: F401
+import gc
 import heapq  # noqa: F401
 import itertools  # noqa: F401
 import json
@@ -138,4 +139,8 @@ def main() -> None:
         sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
         return
     sock.send(json.dumps({"level": reached, "uids": uids}).encode())
+    # children inherit every object copy-on-write: frozen, the collector in a child never
+    # walks (and so never copies) the pages of what the zygote imported
+    gc.collect()
+    gc.freeze()
     _Zygote(sock, reached, uids).serve()

@@ -93,3 +93,18 @@ def test_an_answer_waiting_is_read_by_the_cap() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_cpu_clock_of_another_process(spinner: subprocess.Popen[bytes]) -> None:
+    from sandbox_worker.clock import _cpu_s
+
+    first = _cpu_s(spinner.pid)
+    assert first is not None
+    for _ in range(3000):  # it spins, so its CPU time moves on
+        if (_cpu_s(spinner.pid) or 0.0) > first:
+            break
+        time.sleep(0.01)
+    assert (_cpu_s(spinner.pid) or 0.0) > first
+    spinner.kill()
+    spinner.wait()
+    assert _cpu_s(spinner.pid) is None
