@@ -9,7 +9,11 @@ Measured in the same run:
 - `tests` mode: wall time for all samples (programs/s end to end);
 - `hybrid` mode: concurrent wall time, against (a) the same requests sent one at a time
   (sequential baseline) and (b) the model's raw forward-pass throughput on the same texts,
-  in this process (torch + transformers, the texts the server scores, sorted and batched).
+  in this process (torch + transformers, the texts the server scores, sorted and batched);
+- `rm` mode on its own samples, against the same raw forward: how much of the hybrid gap is
+  model serving rather than programs sharing the CPU.
+The server's per-assert limit and timeout policy are set by --test-timeout (default 1 s,
+the server default) and --stop-after-timeout; --tests-only skips the model measurements.
 """
 
 from __future__ import annotations
@@ -83,9 +87,10 @@ def _default_model() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def start_server(model: Path, port: int, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_server(model: Path, port: int, log_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CODEREWARD_MODELS": f"bench={model}", "CODEREWARD_PORT": str(port),
-           "CODEREWARD_LOG_LEVEL": "WARNING", "CODEREWARD_DEVICE": "cpu"}
+           "CODEREWARD_LOG_LEVEL": "WARNING", "CODEREWARD_DEVICE": "cpu", **(extra_env or {})}
     log = (log_dir / "service.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -186,6 +191,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="raw forward batch size")
     parser.add_argument("--port", type=int, default=18734)
     parser.add_argument("--out", type=Path, default=Path("bench-results/rl.md"))
+    parser.add_argument("--test-timeout", type=float, default=1.0,
+                        help="per-assert limit the server uses (CODEREWARD_REWARD_TEST_TIMEOUT_S)")
+    parser.add_argument("--stop-after-timeout", action="store_true",
+                        help="server skips a program's asserts after its first timeout "
+                             "(CODEREWARD_REWARD_STOP_AFTER_TIMEOUT; changes pass rates)")
+    parser.add_argument("--tests-only", action="store_true",
+                        help="measure tests mode only (no model scoring, no raw forward)")
     args = parser.parse_args()
     model = args.model or _default_model()
     if model is None:
@@ -196,10 +208,13 @@ def main() -> None:
     samples = make_samples(args.n, tag="t")
     hybrid_samples = make_samples(args.n, tag="h")
     seq = make_samples(args.sequential_n, tag="s")
+    rm_samples = make_samples(args.n, tag="r")
     _progress(f"{len(samples)} samples; starting the service with {model}")
     url = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_server(model, args.port, Path(tmp))
+        server_env = {"CODEREWARD_REWARD_TEST_TIMEOUT_S": str(args.test_timeout),
+                      "CODEREWARD_REWARD_STOP_AFTER_TIMEOUT": str(args.stop_after_timeout)}
+        proc = start_server(model, args.port, Path(tmp), server_env)
         try:
             _progress("server ready; warm-up")
             asyncio.run(concurrent(url, samples[:32], "hybrid", args.concurrency))
@@ -208,37 +223,47 @@ def main() -> None:
             t_wall, t_bodies = asyncio.run(concurrent(url, samples, "tests", args.concurrency))
             server_cpu = cpu_seconds(proc.pid) - server_cpu
             client_cpu = time.process_time() - client_cpu
-            _progress(f"hybrid mode (tests took {t_wall:.1f} s)")
-            h_wall, _ = asyncio.run(concurrent(url, hybrid_samples, "hybrid",
-                                               args.concurrency))
-            _progress(f"sequential baseline (hybrid took {h_wall:.1f} s)")
-            s_wall = asyncio.run(sequential(url, seq, "hybrid"))
+            if not args.tests_only:
+                _progress(f"hybrid mode (tests took {t_wall:.1f} s)")
+                h_wall, _ = asyncio.run(concurrent(url, hybrid_samples, "hybrid",
+                                                   args.concurrency))
+                _progress(f"rm mode (hybrid took {h_wall:.1f} s)")
+                r_wall, _ = asyncio.run(concurrent(url, rm_samples, "rm", args.concurrency))
+                _progress(f"sequential baseline (rm took {r_wall:.1f} s)")
+                s_wall = asyncio.run(sequential(url, seq, "hybrid"))
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    _progress("raw forward")
-    raw = raw_forward(model, hybrid_samples, args.batch)
     n = len(samples)
-    t_rate, h_rate, s_rate = n / t_wall, n / h_wall, len(seq) / s_wall
+    t_rate = n / t_wall
     passed = sum(1 for b in t_bodies if b["rewards"][0] == 1.0)
-    statuses = [str(d.get("status")) for b in t_bodies for d in b.get("details", [])]
-    timeouts = sum(1 for st in statuses if st == "timeout")
+    rates = [float(b["extra_logs"]["pass_rate"][0]) for b in t_bodies]
     rows = [
         ("samples (all-pass in tests mode)", f"{n} ({passed})", ""),
-        ("tests mode: programs with run status timeout (4 s per assert)", f"{timeouts}", ""),
+        ("tests mode: mean pass rate", f"{sum(rates) / n:.4f}", ""),
         ("tests mode: wall time", f"{t_wall:.2f} s ({t_rate:.0f} programs/s)",
          "≤ 5 s (≥ 200/s)"),
         ("tests mode: CPU per request, server (+programs) / client",
          f"{1000 * server_cpu / n:.1f} ms / {1000 * client_cpu / n:.1f} ms", ""),
-        ("hybrid mode: concurrent", f"{h_wall:.2f} s ({h_rate:.1f} samples/s)", ""),
-        ("hybrid baseline: one request at a time",
-         f"{s_rate:.1f} samples/s ({len(seq)} samples)", ""),
-        ("hybrid speed-up over sequential", f"{h_rate / s_rate:.1f}×", "≥ 5×"),
-        (f"raw model forward (same texts, batch {args.batch})", f"{raw:.1f} seq/s", ""),
-        ("hybrid service / raw forward", f"{100 * h_rate / raw:.0f} %", "≥ 80 %"),
     ]
+    if not args.tests_only:
+        _progress("raw forward")
+        raw = raw_forward(model, hybrid_samples, args.batch)
+        h_rate, s_rate = n / h_wall, len(seq) / s_wall
+        rows += [
+            ("hybrid mode: concurrent", f"{h_wall:.2f} s ({h_rate:.1f} samples/s)", ""),
+            ("hybrid baseline: one request at a time",
+             f"{s_rate:.1f} samples/s ({len(seq)} samples)", ""),
+            ("hybrid speed-up over sequential", f"{h_rate / s_rate:.1f}×", "≥ 5×"),
+            (f"raw model forward (same texts, batch {args.batch})", f"{raw:.1f} seq/s", ""),
+            ("hybrid service / raw forward", f"{100 * h_rate / raw:.0f} %", "≥ 80 %"),
+            ("rm mode (model only, no programs) / raw forward",
+             f"{100 * n / r_wall / raw:.0f} % ({n / r_wall:.1f} samples/s)", ""),
+        ]
+    policy = "stop after the first timeout" if args.stop_after_timeout else "every assert runs"
     text = (f"# RL reward benchmark\n\nmodel: `{model}`, {os.cpu_count()} CPUs, "
-            f"concurrency {args.concurrency}\n\n{table(rows)}\n")
+            f"concurrency {args.concurrency}, {args.test_timeout:g} s per assert, {policy}"
+            f"\n\n{table(rows)}\n")
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -38,11 +39,13 @@ class SandboxBackend(Protocol):
 
 
 def record_results(metrics: Metrics, results: Sequence[JobResult]) -> None:
-    """Count sandbox outcomes by status."""
-    for result in results:
-        metrics.sandbox_runs.labels(result.status.value).inc()
-        for test in result.tests:
-            metrics.sandbox_tests.labels(test.status.value).inc()
+    """Count sandbox outcomes by status (one labelled increment per status seen)."""
+    runs = Counter(result.status.value for result in results)
+    tests = Counter(test.status.value for result in results for test in result.tests)
+    for status, n in runs.items():
+        metrics.sandbox_runs.labels(status).inc(n)
+    for status, n in tests.items():
+        metrics.sandbox_tests.labels(status).inc(n)
 
 
 class LocalSandbox:
