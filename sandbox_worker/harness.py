@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import sys
 import types
+from collections.abc import Iterable
 from typing import Any
 
 from sandbox_worker import isolation, values, wire
@@ -33,11 +34,25 @@ def describe(exc: BaseException) -> str:
     return out[:ERROR_CHARS]
 
 
+# Our modules, listed by the zygote before it forks (hide_later); None: scan sys.modules.
+_OWN_MODULES: tuple[str, ...] | None = None
+
+
+def hide_later(names: Iterable[str]) -> None:
+    """Set the module names each child drops from sys.modules before loading its program:
+    a scan of sys.modules in every child touches (and so copies) every page of module names."""
+    global _OWN_MODULES
+    _OWN_MODULES = tuple(names)
+
+
 def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     msg = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
     isolation.set_job_limits(int(msg["memory_mb"]), int(msg["cpu_s"]))
-    for name in [m for m in sys.modules if m.split(".")[0] == "sandbox_worker"]:
-        del sys.modules[name]  # the program cannot import the harness (its files are hidden)
+    own = _OWN_MODULES
+    if own is None:
+        own = tuple(m for m in sys.modules if m.split(".")[0] == "sandbox_worker")
+    for name in own:
+        sys.modules.pop(name, None)  # the program cannot import the harness (its files are hidden)
     try:
         compiled = compile(msg["code"], "<program>", "exec")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:

@@ -85,12 +85,10 @@ class _Zygote:
 
     def _child(self, rfd: int, wfd: int, limits: isolation.Limits, tmp: str | None) -> None:
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.setsid()
+        os.setsid()  # SIGTERM is at its default already: set in main(), inherited
         if self.level != "none":
             isolation.private_mounts(limits)
-        isolation.keep_only_fds((rfd, wfd))
-        isolation.scrub_environment()
+        isolation.keep_only_fds((rfd, wfd))  # the environment was scrubbed once, in main()
         os.chdir(tmp or "/tmp")
         if tmp:
             os.environ["TMPDIR"] = os.environ["HOME"] = tmp
@@ -139,6 +137,11 @@ def main() -> None:
         sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
         return
     sock.send(json.dumps({"level": reached, "uids": uids}).encode())
+    # once here, not per child: every child inherits it, and each write a child makes to
+    # inherited memory costs a page copy (os.environ.clear() in a child: ~90 page faults)
+    isolation.scrub_environment()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    harness.hide_later(m for m in sys.modules if m.split(".")[0] == "sandbox_worker")
     # children inherit every object copy-on-write: frozen, the collector in a child never
     # walks (and so never copies) the pages of what the zygote imported
     gc.collect()
