@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_length_tokens: int = Field(default=2048, ge=16)
     max_batch_tokens: int = Field(default=16384, ge=64)
+    # CPU budget (tokens per model call): past ~2k tokens a CPU forward gets slower per token
+    max_batch_tokens_cpu: int = Field(default=2048, ge=64)
     max_batch_requests: int = Field(default=64, ge=1)
     max_queue_items: int = Field(default=4096, ge=1)  # over this: 429
     # largest padded share of a batch (1 = no cap): on CPU padding costs as much as real
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     max_padding_ratio_cpu: float = Field(default=0.2, gt=0, le=1)
     max_padding_ratio_gpu: float = Field(default=1.0, gt=0, le=1)
     torch_compile: bool = False
+    # BERT encoders run padding-free (one token matrix, attention per item); auto: on CPU
+    pack_sequences: Literal["auto", "on", "off"] = "auto"
     # right padding always works; left (decoders only) passes position ids explicitly
     padding_side: Literal["right", "left"] = "right"
 

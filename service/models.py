@@ -90,6 +90,7 @@ class BatchLimits:
     # batching buys little; on GPU, bigger batches are worth their padding
     max_padding_ratio_cpu: float = 1.0
     max_padding_ratio_gpu: float = 1.0
+    max_batch_tokens_cpu: int = 2048  # a CPU forward is fastest per token at ~2k tokens
 
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
@@ -156,12 +157,14 @@ class ModelRegistry:
                 self._threads[opts.device] = ThreadPoolExecutor(
                     1, thread_name_prefix=f"model-{opts.device}")
             thread = self._threads[opts.device]
-            batcher = Batcher(engine, max_batch_tokens=limits.max_batch_tokens,
+            cpu = opts.device == "cpu"
+            batcher = Batcher(engine, max_batch_tokens=(
+                                  min(limits.max_batch_tokens, limits.max_batch_tokens_cpu)
+                                  if cpu else limits.max_batch_tokens),
                               max_batch_requests=limits.max_batch_requests,
                               max_queue_items=limits.max_queue_items, metrics=self._metrics,
                               model_thread=thread,
-                              max_padding_ratio=(limits.max_padding_ratio_cpu
-                                                 if opts.device == "cpu"
+                              max_padding_ratio=(limits.max_padding_ratio_cpu if cpu
                                                  else limits.max_padding_ratio_gpu))
             batcher.start()
             self._scorers[opts.name] = Scorer(engine, batcher, self._metrics)
@@ -228,12 +231,15 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
     specs = [LoadOptions(name=name, path=path, device=device, dtype=settings.dtype,
                          max_length_tokens=settings.max_length_tokens,
                          torch_compile=settings.torch_compile,
-                         padding_side=settings.padding_side)
+                         padding_side=settings.padding_side,
+                         packed=settings.pack_sequences == "on"
+                         or (settings.pack_sequences == "auto" and device == "cpu"))
              for name, path in model_paths(settings)]
     limits = BatchLimits(max_batch_tokens=settings.max_batch_tokens,
                          max_batch_requests=settings.max_batch_requests,
                          max_queue_items=settings.max_queue_items,
                          max_padding_ratio_cpu=settings.max_padding_ratio_cpu,
-                         max_padding_ratio_gpu=settings.max_padding_ratio_gpu)
+                         max_padding_ratio_gpu=settings.max_padding_ratio_gpu,
+                         max_batch_tokens_cpu=settings.max_batch_tokens_cpu)
     return ModelRegistry(specs, backend=backend, limits=limits,
                          metrics=ScoringMetrics(metrics.registry))

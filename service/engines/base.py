@@ -52,6 +52,8 @@ class LoadOptions:
     max_length_tokens: int  # server cap; the model's own limit may be lower
     torch_compile: bool = False
     padding_side: str = "right"  # "left" only for decoders (position ids are passed)
+    # BERT encoders: one padding-free token matrix per batch instead of padded rows
+    packed: bool = False
 
 
 class Engine(Protocol):

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from service.engines.base import Encoded, LoadOptions, ModelInfo, model_max_length, read_metadata
+from service.engines.packed import PackedBatch, PackedBert, pack, supports_packing
 
 log = logging.getLogger("codereward.engines.torch")
 
@@ -59,8 +60,11 @@ class TorchEngine:
         if pad is None:
             pad = self.tokenizer.eos_token_id
         self.pad_id = int(pad) if pad is not None else 0
+        # padding-free BERT path: a batch costs the sum of its lengths, not longest x count
+        self._packed = PackedBert(model) if opts.packed and supports_packing(model) else None
+        self.padded = self._packed is None
         self._forward: Callable[[_Batch], torch.Tensor] = self._forward_impl
-        if opts.torch_compile:
+        if opts.torch_compile and self._packed is None:
             self._forward = torch.compile(self._forward_impl, dynamic=True)
         self.info = ModelInfo(
             name=opts.name, backend="torch", dtype=str(self.dtype).removeprefix("torch."),
@@ -69,7 +73,9 @@ class TorchEngine:
             parameters=sum(p.numel() for p in model.parameters()), path=str(opts.path),
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)))
 
-    def prepare(self, batch: Sequence[Encoded]) -> _Batch:
+    def prepare(self, batch: Sequence[Encoded]) -> _Batch | PackedBatch:
+        if self._packed is not None:
+            return pack(batch)
         width = max(len(e) for e in batch)
         n = len(batch)
         ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -88,9 +94,13 @@ class TorchEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0) if self.decoder else None
         return _Batch(ids, mask, types, positions, last)
 
-    def run(self, prepared: _Batch) -> list[float]:
+    def run(self, prepared: _Batch | PackedBatch) -> list[float]:
         with torch.inference_mode():
-            scores = self._forward(prepared)
+            if isinstance(prepared, PackedBatch):
+                assert self._packed is not None
+                scores = self._packed.forward(prepared)
+            else:
+                scores = self._forward(prepared)
         return [float(s) + self.score_bias for s in scores.float().cpu().tolist()]
 
     def _forward_impl(self, b: _Batch) -> torch.Tensor:

@@ -79,3 +79,26 @@ async def test_batcher_scores_match_alone(tiny_qwen2_dir: Path) -> None:
     for a, t, b in zip(alone, together, bulk.scores, strict=True):
         assert abs(a - t.scores[0]) <= TOL and abs(a - b) <= TOL
     assert bulk.tokens > 0 and set(bulk.timings) == {"tokenize", "queue", "inference", "total"}
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert_dir", "minilm_dir"])
+def test_packed_bert_matches_the_padded_forward(fixture: str,
+                                                request: pytest.FixtureRequest) -> None:
+    """The padding-free path scores as HF's own forward does, alone and in any company."""
+    path = request.getfixturevalue(fixture)
+    packed = TorchEngine(load_options("p", path, packed=True))
+    padded = TorchEngine(load_options("p", path))
+    assert not packed.padded and padded.padded  # the batcher then budgets the sum of lengths
+    items = mixed_items(8, seed=5)
+    encoder = ItemEncoder(packed.tokenizer, packed.info.max_length)
+    encoded = [encoder.encode(i) for i in items]
+    reference = [padded.run(padded.prepare([e]))[0] for e in encoded]
+    together = packed.run(packed.prepare(encoded))
+    assert max(abs(a - b) for a, b in zip(reference, together, strict=True)) <= 1e-4
+    assert alone_vs_batched(packed, items) <= TOL
+
+
+def test_packing_is_refused_for_decoders(tiny_qwen2_dir: Path) -> None:
+    engine = TorchEngine(load_options("q", tiny_qwen2_dir, packed=True))
+    assert engine.padded  # no packed forward for Qwen2: padded rows as before
+    assert alone_vs_batched(engine, mixed_items(6)) <= TOL

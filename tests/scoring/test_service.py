@@ -34,6 +34,17 @@ def test_default_model_comes_from_home(tmp_path: Path, tiny_bert_dir: Path) -> N
     assert not registry.ready()
 
 
+@pytest.mark.parametrize(("pack", "device", "packed"),
+                         [("auto", "cpu", True), ("off", "cpu", False), ("on", "cpu", True)])
+def test_packing_and_cpu_budget_come_from_settings(tiny_bert_dir: Path, pack: str, device: str,
+                                                    packed: bool) -> None:
+    settings = Settings(_env_file=None, models=f"m={tiny_bert_dir}", device=device,
+                        pack_sequences=pack, max_batch_tokens_cpu=1000)
+    registry = build_registry(settings, Metrics())
+    assert registry.specs[0].packed is packed
+    assert registry.limits.max_batch_tokens_cpu == 1000
+
+
 def wait_ready(url: str, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while httpx.get(url + "/readyz", timeout=10).status_code != 200:
