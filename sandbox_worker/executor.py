@@ -11,6 +11,7 @@ set up directly with unshare(2), once per zygote, instead of an exec of bwrap pe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,12 @@ HELLO_TIMEOUT_S = 30.0
 
 class SandboxUnavailable(RuntimeError):
     """The requested isolation level cannot be set up on this host."""
+
+
+@functools.lru_cache(maxsize=16)
+def _spawn_request(limits: Limits) -> bytes:
+    """The fork request for `limits` (encoded once: every child of a pool asks the same)."""
+    return json.dumps({"limits": limits.__dict__}).encode()
 
 
 class _Zygote:
@@ -68,7 +75,7 @@ class _Zygote:
 
     def spawn(self, limits: Limits) -> session.Child:
         with self.lock:
-            self.sock.send(json.dumps({"limits": limits.__dict__}).encode())
+            self.sock.send(_spawn_request(limits))
             msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 3)
         if len(fds) != 3 or not msg:
             for fd in fds:
