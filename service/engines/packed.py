@@ -63,14 +63,19 @@ class PackedBert:
         self.head_dim = self.hidden // self.heads
         self.eps = float(cfg.layer_norm_eps)
         self.emb = bert.embeddings
-        self.layers = []
+        self.layers: list[tuple[torch.Tensor, ...]] = []
         for layer in bert.encoder.layer:
-            att = layer.attention.self
-            # one (3H, H) projection instead of three: one larger GEMM per layer
-            w_qkv = torch.cat([att.query.weight, att.key.weight, att.value.weight]).detach()
-            b_qkv = torch.cat([att.query.bias, att.key.bias, att.value.bias]).detach()
-            self.layers.append((w_qkv.t().contiguous(), b_qkv.contiguous(),
-                                layer.attention.output, layer.intermediate.dense, layer.output))
+            att, att_out = layer.attention.self, layer.attention.output
+            # one (H, 3H) projection instead of three: one larger GEMM per layer
+            w_qkv = torch.cat([att.query.weight, att.key.weight, att.value.weight])
+            b_qkv = torch.cat([att.query.bias, att.key.bias, att.value.bias])
+            # weights stored (in, out) contiguous: bf16 GEMMs copy a transposed weight per call
+            self.layers.append(tuple(t.detach().contiguous() for t in (
+                w_qkv.t(), b_qkv, att_out.dense.weight.t(), att_out.dense.bias,
+                att_out.LayerNorm.weight, att_out.LayerNorm.bias,
+                layer.intermediate.dense.weight.t(), layer.intermediate.dense.bias,
+                layer.output.dense.weight.t(), layer.output.dense.bias,
+                layer.output.LayerNorm.weight, layer.output.LayerNorm.bias)))
         self.pooler = bert.pooler.dense
         self.classifier = model.classifier
 
@@ -83,15 +88,12 @@ class PackedBert:
         x += emb.position_embeddings(b.position_ids.to(dev))
         x = F.layer_norm(x, (self.hidden,), emb.LayerNorm.weight, emb.LayerNorm.bias,
                          emb.LayerNorm.eps)
-        for w_qkv, b_qkv, att_out, inter, out in self.layers:
+        hid, eps = (self.hidden,), self.eps
+        for w_qkv, b_qkv, w_o, b_o, g1, n1, w_i, b_i, w_f, b_f, g2, n2 in self.layers:
             ctx = self._attention(torch.addmm(b_qkv, x, w_qkv), b.lengths)  # (N, H)
-            h = torch.addmm(att_out.dense.bias, ctx, att_out.dense.weight.t()).add_(x)
-            x = F.layer_norm(h, (self.hidden,), att_out.LayerNorm.weight, att_out.LayerNorm.bias,
-                             att_out.LayerNorm.eps)
-            mid = F.gelu(torch.addmm(inter.bias, x, inter.weight.t()))  # (N, I)
-            h = torch.addmm(out.dense.bias, mid, out.dense.weight.t()).add_(x)
-            x = F.layer_norm(h, (self.hidden,), out.LayerNorm.weight, out.LayerNorm.bias,
-                             out.LayerNorm.eps)
+            x = F.layer_norm(torch.addmm(b_o, ctx, w_o).add_(x), hid, g1, n1, eps)
+            mid = F.gelu(torch.addmm(b_i, x, w_i))  # (N, I)
+            x = F.layer_norm(torch.addmm(b_f, mid, w_f).add_(x), hid, g2, n2, eps)
         first = x.index_select(0, b.starts.to(dev))  # (B, H) the [CLS] of each item
         pooled = torch.tanh(F.linear(first, self.pooler.weight, self.pooler.bias))
         logits: torch.Tensor = F.linear(pooled, self.classifier.weight, self.classifier.bias)
@@ -99,13 +101,14 @@ class PackedBert:
 
     def _attention(self, qkv: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         """Per-item unmasked SDPA over the packed (N, 3H) projections; returns (N, H)."""
-        hd, nh, hid = self.head_dim, self.heads, self.hidden
-        ctx = torch.empty((qkv.shape[0], hid), dtype=qkv.dtype, device=qkv.device)
+        n_tok, nh, hd = qkv.shape[0], self.heads, self.head_dim
+        # one copy into (3, heads, N, d): each item's q, k, v are then plain (heads, n, d) rows
+        heads = qkv.view(n_tok, 3, nh, hd).permute(1, 2, 0, 3).contiguous()
+        out = torch.empty((nh, n_tok, hd), dtype=qkv.dtype, device=qkv.device)
         start = 0
         for n in lengths:
-            # (n, 3, heads, d) -> three (1, heads, n, d) views; SDPA takes strided inputs
-            q, k, v = qkv[start:start + n].view(n, 3, nh, hd).permute(1, 2, 0, 3).unsqueeze(1)
-            o = F.scaled_dot_product_attention(q, k, v)  # (1, heads, n, d)
-            ctx[start:start + n] = o[0].transpose(0, 1).reshape(n, hid)
+            span = heads[:, :, start:start + n]
+            out[:, start:start + n] = F.scaled_dot_product_attention(
+                span[0:1], span[1:2], span[2:3])[0]  # (heads, n, d)
             start += n
-        return ctx
+        return out.transpose(0, 1).reshape(n_tok, self.hidden)
