@@ -27,13 +27,13 @@ from typing import Any
 from sandbox_worker.protocol import EXECUTOR_VERSION
 from training.export import export, read_metadata
 from training.pairs import PairRules, build_pairs, write_pairs
-from training.passrate import ExecSettings, score_candidates
+from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.problems import bundled_files, load_bundled
-from training.records import read_jsonl, write_jsonl
+from training.records import write_jsonl
 from training.sample import SampleConfig, mutation_candidates
 from training.train_rm import TrainConfig, train
 
-RECIPE_VERSION = 1  # bump when the build changes in a way the config below does not show
+RECIPE_VERSION = 2  # bump when the build changes in a way the config below does not show
 MODEL_NAME = "codereward-minilm-default"
 
 
@@ -44,23 +44,31 @@ class DefaultRecipe:
     n_mutants: int = 12
     problems_limit: int = 0  # first K bundled problems only (0: all; tests use a few)
     timeout_s: float = 0.5  # per assert: bundled programs run in milliseconds; loops die fast
+    # a mutant that loops on one assert usually loops on the rest: skip them (counted failed)
+    # so it costs one limit, not one per assert (ExecSettings.stop_after_timeout); with it the
+    # pass rates of 4,160 candidates took ~6 min on the loaded 2-core machine, not hours
+    stop_after_timeout: bool = True
     order2_share: float = 0.25
+    extra_ops: bool = True  # also the LLM-style mutation operators (mutate_extra.py)
     # rejected_above=-1: zero-pass programs ARE rejected candidates here. AceCoder drops them
     # because its LLM samples that pass nothing are mostly syntax/import failures; our AST
     # mutants always parse and import, so a zero pass rate is a real (if blatant) bug and the
-    # pair is a real preference: it adds ~25% more pairs and an easier early signal.
+    # pair is a real preference. Up to 64 pairs per question: with batch_by=question a
+    # question's programs are forwarded once whatever its pair count, so the mutant-vs-mutant
+    # pairs AceCoder's rule allows cost nothing
     rules: PairRules = field(default_factory=lambda: PairRules(
-        rejected_above=-1.0, max_pairs_per_question=12, val_fraction=0.12, seed=0))
-    # sized for a few minutes on 2 CPU cores: 128 tokens (left truncation keeps the program,
-    # which is what differs between candidates), embeddings + bottom 3 of 6 blocks frozen;
-    # lr 5e-5: at 3e-4 the reward collapsed to a constant (loss stuck at ln 2 = 0.693);
-    # dropout off: a pair differs by one mutated token or two, and dropout noise on the two
-    # scores is larger than that signal (reward-model trainers disable it too); 2 epochs;
-    # validation only twice and one checkpoint at the end (each costs seconds on CPU)
+        rejected_above=-1.0, max_pairs_per_question=64, val_fraction=0.12, seed=0))
+    # sized for minutes on 2 CPU cores: 128 tokens (left truncation keeps the program, which
+    # is what differs between candidates); newline/indent marks in the tokenizer (indentation
+    # bugs are otherwise invisible); embeddings + bottom 4 of 6 blocks frozen and their output
+    # computed once per text (cache_frozen), so each step runs only the top 2 blocks;
+    # 2 questions (~26 programs, all their pairs) per step; dropout off: a pair differs by a
+    # token or two and dropout noise on two scores is larger than that (RM trainers disable it)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        model="minilm", max_length=128, batch_size=8, grad_accum=1, lr=5e-5,
-        warmup_ratio=0.1, epochs=2.0, eval_every=100, save_every=1000, dtype="fp32",
-        device="cpu", seed=0, freeze_embeddings=False, freeze_layers=3, no_dropout=True))
+        model="minilm", max_length=128, batch_size=2, batch_by="question", grad_accum=1,
+        lr=2e-4, warmup_ratio=0.1, epochs=2.0, eval_every=70, save_every=1000, dtype="fp32",
+        device="cpu", seed=0, freeze_embeddings=False, freeze_layers=4, no_dropout=True,
+        code_layout=True, cache_frozen=True))
 
 
 def home_dir() -> Path:
@@ -114,16 +122,18 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
     if not problems:
         raise SystemExit("no bundled problems found in training/data/problems_*.jsonl")
     write_jsonl(work / "problems.jsonl", (p.to_row() for p in problems))
-    scfg = SampleConfig(n=recipe.n_mutants, order2_share=recipe.order2_share)
+    scfg = SampleConfig(n=recipe.n_mutants, order2_share=recipe.order2_share,
+                        extra_ops=recipe.extra_ops)
     cands = [c for p in problems for c in mutation_candidates(p, scfg)]
     write_jsonl(work / "candidates.jsonl", cands)
     timings["candidates_s"] = time.monotonic() - t
     t = time.monotonic()
-    ex = ExecSettings(workers=workers or (os.cpu_count() or 2), timeout_s=recipe.timeout_s)
+    ex = ExecSettings(workers=workers or (os.cpu_count() or 2), timeout_s=recipe.timeout_s,
+                      stop_after_timeout=recipe.stop_after_timeout)
     score_candidates(problems, cands, work / "passrates.jsonl", ex, progress=progress)
     timings["passrates_s"] = time.monotonic() - t
-    wanted = {c["candidate_id"] for c in cands}
-    rows = [r for r in read_jsonl(work / "passrates.jsonl") if r["candidate_id"] in wanted]
+    rows = scored_rows(problems, cands, work / "passrates.jsonl", recipe.timeout_s,
+                       recipe.stop_after_timeout)
     tr, va = build_pairs(problems, rows, recipe.rules)
     tp, vp = write_pairs(work / "pairs", tr, va)
     t = time.monotonic()

@@ -24,7 +24,7 @@ import torch
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
 from training.model import encode, load_model, load_tokenizer, render, score_ids
-from training.passrate import ExecSettings, score_candidates
+from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.plots import plot_best_of_n
 from training.problems import Problem, load_humaneval
 from training.records import read_jsonl
@@ -47,8 +47,7 @@ def heldout_candidates(problems: list[Problem], n: int, cache: Path, *, workers:
     cfg = SampleConfig(n=n - 1, include_reference=True, seed=seed)
     cands = [c for p in problems for c in mutation_candidates(p, cfg)]
     score_candidates(problems, cands, cache, ExecSettings(workers=workers, timeout_s=timeout_s))
-    wanted = {c["candidate_id"]: c["code"] for c in cands}
-    return [r for r in read_jsonl(cache) if wanted.get(r["candidate_id"]) == r["code"]]
+    return scored_rows(problems, cands, cache, timeout_s)
 
 
 def best_of_n(model: Any, tok: Any, problems: list[Problem], rows: list[dict[str, Any]],
@@ -63,13 +62,15 @@ def best_of_n(model: Any, tok: Any, problems: list[Problem], rows: list[dict[str
     rng = random.Random(seed)
     top1, rand, oracle, solved, rsolved = [], [], [], [], []
     for g in groups.values():
-        best = max(range(len(g)), key=lambda i: (g[i][0], -i))
+        # ties broken at random: the reference is listed first, so a first-index tie-break
+        # would hand a constant (collapsed) model the oracle's score
+        tie = [rng.random() for _ in g]
+        best = max(range(len(g)), key=lambda i: (g[i][0], tie[i]))
         top1.append(g[best][1])
         rand.append(statistics.fmean(x[1] for x in g))
         oracle.append(max(x[1] for x in g))
         solved.append(float(g[best][1] >= 1.0))
         rsolved.append(statistics.fmean(float(x[1] >= 1.0) for x in g))
-    _ = rng
     return {"problems": float(len(groups)), "candidates": float(len(rows)),
             "top1": statistics.fmean(top1), "random": statistics.fmean(rand),
             "oracle": statistics.fmean(oracle), "top1_solved": statistics.fmean(solved),

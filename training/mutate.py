@@ -4,7 +4,8 @@ Each mutant changes one site (or, for `order=2`, two sites) and is spliced back 
 original text, so formatting and comments stay as written: a reward model must not be able
 to tell mutants from the original by style. Operators: arithmetic and comparison swaps,
 boolean swaps, off-by-one constants, index/range shifts, dropped statements and branches,
-negated conditions, wrong return values, swapped arguments, min/max-style builtin swaps.
+negated conditions, wrong return values, swapped arguments, min/max-style builtin swaps;
+with `extra=True` also the LLM-style operators of `mutate_extra.py`.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def _stmt_edits(src: bytes, off: _Offsets, node: ast.AST) -> Iterator[Edit]:
                        "loop_control")
 
 
-def _apply(src: bytes, edits: list[Edit]) -> str | None:
+def _apply(src: bytes, edits: list[Edit]) -> tuple[str, ast.Module] | None:
     edits = sorted(edits, key=lambda e: e.start, reverse=True)
     for i in range(1, len(edits)):
         if edits[i].end > edits[i - 1].start:
@@ -237,14 +238,13 @@ def _apply(src: bytes, edits: list[Edit]) -> str | None:
         out = out[: e.start] + e.text.encode("utf-8") + out[e.end:]
     try:
         text = out.decode("utf-8")
-        ast.parse(text)
+        return text, ast.parse(text)
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return None
-    return text
 
 
-def all_mutants(code: str, *, order: int = 1, seed: int = 0,
-                limit: int = 200) -> list[tuple[str, str]]:
+def all_mutants(code: str, *, order: int = 1, seed: int = 0, limit: int = 200,
+                extra: bool = False) -> list[tuple[str, str]]:
     """Distinct parseable mutants as (kind, code); order-2 mutants combine two sites."""
     try:
         tree = ast.parse(code)
@@ -253,28 +253,34 @@ def all_mutants(code: str, *, order: int = 1, seed: int = 0,
     src = code.encode("utf-8")
     _mark_annotations(tree)
     edits = list(_edits(src, tree))
+    if extra:
+        from training.mutate_extra import extra_edits  # imports this module
+
+        edits += extra_edits(src, tree)
     rng = random.Random(seed)
     seen = {code}
     out: list[tuple[str, str]] = []
     combos: list[list[Edit]] = [[e] for e in edits]
     if order >= 2 and len(edits) >= 2:
         combos += [rng.sample(edits, 2) for _ in range(min(limit, 3 * len(edits)))]
+    base = ast.dump(tree)
     for combo in combos:
-        text = _apply(src, combo)
-        if text is None or text in seen:
+        applied = _apply(src, combo)
+        if applied is None or applied[0] in seen:
             continue
-        if ast.dump(ast.parse(text)) == ast.dump(tree):
+        text, new_tree = applied
+        if ast.dump(new_tree) == base:
             continue  # a spacing-only change
         seen.add(text)
         out.append(("+".join(e.kind for e in combo), text))
     return out
 
 
-def sample_mutants(code: str, n: int, *, seed: int = 0, order2_share: float = 0.3
-                   ) -> list[tuple[str, str]]:
+def sample_mutants(code: str, n: int, *, seed: int = 0, order2_share: float = 0.3,
+                   extra: bool = False) -> list[tuple[str, str]]:
     """`n` mutants spread over operator kinds (round-robin by kind), deterministic in `seed`."""
     rng = random.Random(seed)
-    every = all_mutants(code, order=2 if order2_share > 0 else 1, seed=seed)
+    every = all_mutants(code, order=2 if order2_share > 0 else 1, seed=seed, extra=extra)
     singles = [m for m in every if "+" not in m[0]]
     doubles = [m for m in every if "+" in m[0]]
     n2 = min(len(doubles), round(n * order2_share))

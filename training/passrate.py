@@ -1,13 +1,16 @@
 """Pass rates: run every candidate against its problem's tests with the sandbox executor.
 
 `python -m training.passrate --problems P.jsonl --candidates C.jsonl --out R.jsonl`
-Resumable: candidates already in the output file are skipped. Programs run in parallel
+Resumable: candidates already in the output file are skipped; a row counts as done only for
+the same code, tests and limit (its `run_key`), so a changed mutant set or edited problem
+reruns instead of reusing a stale pass rate. Programs run in parallel
 (a thread pool over the thread-safe `Executor.run`); a tqdm bar shows progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from tqdm import tqdm
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job, JobResult
 from training.problems import Problem, load_problems
-from training.records import Appender, done_keys, read_jsonl
+from training.records import Appender, done_keys, read_jsonl, text_hash
 
 
 @dataclass
@@ -30,6 +33,9 @@ class ExecSettings:
     timeout_s: float = 4.0  # per assert, as in AceCoder's evaluation
     memory_mb: int = 1024  # address space per program
     isolation: str = "auto"  # bwrap | namespaces | none | auto
+    # skip a program's later asserts after its first timeout (counted failed): a looping
+    # mutant then costs one limit, not one per assert; off = AceCoder's every-assert rate
+    stop_after_timeout: bool = False
 
 
 def make_executor(cfg: ExecSettings) -> Executor:
@@ -59,17 +65,28 @@ def run_jobs(executor: Executor, jobs: list[Job], *, workers: int, desc: str = "
     return [results[j.job_id()] for j in jobs]
 
 
+def run_key(code: str, tests: list[str], timeout_s: float, stop_after_timeout: bool = False
+            ) -> str:
+    """What a pass rate depends on: program, tests, per-test limit (and the timeout policy)."""
+    policy = ["stop_after_timeout"] if stop_after_timeout else []
+    return text_hash(code, json.dumps(tests), f"{timeout_s:.6f}", *policy)
+
+
 def score_candidates(problems: Iterable[Problem], candidates: list[dict[str, Any]],
                      out_path: str | Path, cfg: ExecSettings, *, progress: bool = True,
                      executor: Executor | None = None) -> int:
     """Append pass-rate rows for candidates not yet in `out_path`; returns rows written."""
     by_id = {p.id: p for p in problems}
-    done = done_keys(out_path, "candidate_id")
-    todo = [c for c in candidates if c["candidate_id"] not in done and c["problem_id"] in by_id]
+    done = done_keys(out_path, "run_key")
+    keyed = [{**c, "run_key": run_key(c["code"], by_id[c["problem_id"]].tests, cfg.timeout_s,
+                                       cfg.stop_after_timeout)}
+             for c in candidates if c["problem_id"] in by_id]
+    todo = [c for c in keyed if c["run_key"] not in done]
     if not todo:
         return 0
     jobs = [Job(code=c["code"], tests=by_id[c["problem_id"]].tests, timeout_s=cfg.timeout_s,
-                memory_mb=cfg.memory_mb) for c in todo]
+                memory_mb=cfg.memory_mb, stop_after_timeout=cfg.stop_after_timeout)
+            for c in todo]
     own = executor is None
     ex = make_executor(cfg) if executor is None else executor
     try:
@@ -85,6 +102,22 @@ def score_candidates(problems: Iterable[Problem], candidates: list[dict[str, Any
     return len(todo)
 
 
+def scored_rows(problems: Iterable[Problem], candidates: list[dict[str, Any]],
+                out_path: str | Path, timeout_s: float, stop_after_timeout: bool = False
+                ) -> list[dict[str, Any]]:
+    """The pass-rate rows of exactly these candidates (same code, tests, limit), in order."""
+    tests = {p.id: p.tests for p in problems}
+    rows = {r.get("run_key"): r for r in read_jsonl(out_path)}
+    out = []
+    for c in candidates:
+        if c["problem_id"] in tests:
+            r = rows.get(run_key(c["code"], tests[c["problem_id"]], timeout_s,
+                                 stop_after_timeout))
+            if r is not None:
+                out.append({**r, **c})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", required=True)
@@ -94,8 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout-s", type=float, default=ExecSettings.timeout_s)
     ap.add_argument("--memory-mb", type=int, default=ExecSettings.memory_mb)
     ap.add_argument("--isolation", default=ExecSettings.isolation)
+    ap.add_argument("--stop-after-timeout", action="store_true",
+                    help="skip a program's later asserts after its first timeout")
     args = ap.parse_args(argv)
-    cfg = ExecSettings(args.workers, args.timeout_s, args.memory_mb, args.isolation)
+    cfg = ExecSettings(args.workers, args.timeout_s, args.memory_mb, args.isolation,
+                       args.stop_after_timeout)
     n = score_candidates(load_problems(args.problems), list(read_jsonl(args.candidates)),
                          args.out, cfg)
     print(f"scored {n} new candidates into {args.out}")

@@ -47,6 +47,7 @@ class SampleConfig(LLMSettings):
     prompt_tests: int = 2  # asserts shown in the prompt
     include_reference: bool = True  # mutate mode: the correct program is a candidate too
     order2_share: float = 0.3  # mutate mode: share of two-site mutants
+    extra_ops: bool = False  # mutate mode: also the LLM-style operators (mutate_extra.py)
     seed: int = 0
 
 
@@ -59,7 +60,8 @@ def mutation_candidates(p: Problem, cfg: SampleConfig) -> Iterator[dict[str, Any
                "origin": "reference"}
     seed = int(text_hash(str(cfg.seed), p.id), 16) % 2**31
     for k, (kind, code) in enumerate(sample_mutants(p.reference, cfg.n, seed=seed,
-                                                    order2_share=cfg.order2_share)):
+                                                    order2_share=cfg.order2_share,
+                                                    extra=cfg.extra_ops)):
         yield {"problem_id": p.id, "candidate_id": f"{p.id}/m{k}", "code": code,
                "origin": f"mutant:{kind}"}
 

@@ -25,16 +25,18 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from training.cli import parse_overrides, save_config
+from training.frozen import prefix_states, score_states, supported, top_scores
 from training.model import (
+    add_code_layout,
     collate,
-    encode,
     forward_scores,
     load_model,
     load_tokenizer,
     pick_device,
-    render,
+    save_tokenizer,
     score_ids,
 )
+from training.pairdata import PairData, gather, load_pair_data, units
 from training.plots import plot_history
 from training.records import Appender, read_jsonl
 
@@ -48,7 +50,8 @@ class TrainConfig:
     out_dir: str = "runs/rm"
     model: str = "minilm"  # HF path/id, or "minilm" (packaged all-MiniLM-L6-v2)
     max_length: int = 384  # tokens per (question, program); truncated from the left
-    batch_size: int = 8  # pairs per micro-batch (2× sequences)
+    batch_size: int = 8  # pairs (or questions, with batch_by=question) per micro-batch
+    batch_by: str = "pair"  # pair | question (all pairs of a question together; pairdata.py)
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 5e-5
     weight_decay: float = 0.01
@@ -68,34 +71,23 @@ class TrainConfig:
     freeze_layers: int = 0  # bottom transformer blocks kept frozen (cheaper backward)
     gradient_checkpointing: bool = False
     no_dropout: bool = False  # dropout off (as RM trainers do): its noise swamps small diffs
+    code_layout: bool = False  # newline/indent marks in the tokenizer (model.add_code_layout)
+    # run the frozen bottom (embeddings + freeze_layers blocks) once per text, not every step
+    # (frozen.py; BERT-style models, dropout off): an epoch then costs only the top blocks
+    cache_frozen: bool = False
     resume: bool = True
     progress: bool = True
 
 
-@dataclass
-class _Data:
-    chosen: list[list[int]]
-    rejected: list[list[int]]
-
-
-def _load_pairs(path: str, tok: Any, max_length: int, limit: int = 0) -> _Data:
-    rows = list(read_jsonl(path)) if Path(path).exists() else []
-    if limit:
-        rows = rows[:limit]
-    ch = encode(tok, [render(tok, r["question"], r["chosen"]) for r in rows], max_length)
-    rj = encode(tok, [render(tok, r["question"], r["rejected"]) for r in rows], max_length)
-    return _Data(ch, rj)
-
-
-def evaluate_pairs(model: Any, data: _Data, pad_id: int, *, batch_size: int, device: str
-                   ) -> dict[str, float]:
+def evaluate_pairs(model: Any, data: PairData, pad_id: int, *, batch_size: int, device: str,
+                   states: list[torch.Tensor] | None = None, k: int = 0) -> dict[str, float]:
     """Validation loss and pairwise accuracy (r_chosen > r_rejected)."""
-    if not data.chosen:
+    if not len(data):
         return {}
-    rc = torch.tensor(score_ids(model, data.chosen, pad_id, batch_size=batch_size,
-                                device=device))
-    rr = torch.tensor(score_ids(model, data.rejected, pad_id, batch_size=batch_size,
-                                device=device))
+    r = torch.tensor(score_states(model, states, k, batch_size=batch_size, device=device)
+                     if states is not None else
+                     score_ids(model, data.texts, pad_id, batch_size=batch_size, device=device))
+    rc, rr = r[torch.tensor(data.chosen)], r[torch.tensor(data.rejected)]
     return {"val_loss": float(-F.logsigmoid(rc - rr).mean()),
             "val_accuracy": float((rc > rr).float().mean()), "val_pairs": float(len(rc))}
 
@@ -128,7 +120,7 @@ def _save(model: Any, tok: Any, opt: Any, sched: Any, step: int, ckpt: Path) -> 
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    save_tokenizer(tok, tmp)
     torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
                tmp / "trainer_state.pt")
     old = ckpt.with_name(ckpt.name + ".old")
@@ -150,6 +142,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     src = str(ckpt) if resume else cfg.model
     device = pick_device(cfg.device)
     tok = load_tokenizer(src)
+    if cfg.code_layout:
+        add_code_layout(tok)
     weights = torch.bfloat16 if cfg.dtype == "bf16_weights" else torch.float32
     model = load_model(src, tok, dtype=weights).to(device)
     if cfg.gradient_checkpointing:
@@ -160,9 +154,21 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 m.p = 0.0
     if cfg.freeze_embeddings or cfg.freeze_layers:
         _freeze(model, cfg.freeze_layers)
-    train_data = _load_pairs(cfg.train_file, tok, cfg.max_length)
-    val_data = _load_pairs(cfg.val_file, tok, cfg.max_length, cfg.max_val_pairs)
-    n = len(train_data.chosen)
+    train_data = load_pair_data(cfg.train_file, tok, cfg.max_length)
+    val_data = load_pair_data(cfg.val_file, tok, cfg.max_length, cfg.max_val_pairs)
+    if cfg.batch_by not in ("pair", "question"):
+        raise SystemExit(f"batch_by must be pair or question, not {cfg.batch_by!r}")
+    slots = units(train_data, cfg.batch_by == "question")
+    k = cfg.freeze_layers if cfg.cache_frozen else 0
+    if k and not (cfg.no_dropout and supported(model)):
+        raise SystemExit("cache_frozen needs no_dropout and a BERT-style model")
+    states = val_states = None
+    if k:
+        states, val_states = (prefix_states(model, d.texts, k, tok.pad_token_id,
+                                            batch_size=cfg.eval_batch_size, device=device,
+                                            progress=cfg.progress)
+                              for d in (train_data, val_data))
+    n = len(slots)
     if n == 0:
         raise SystemExit(f"no training pairs in {cfg.train_file}")
     per_epoch = max(1, math.ceil(n / (cfg.batch_size * cfg.grad_accum)))
@@ -193,21 +199,26 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             model.train()
             opt.zero_grad(set_to_none=True)
             loss_sum, acc_sum, seen = 0.0, 0.0, 0
-            for a in range(cfg.grad_accum):
-                s = (within * cfg.grad_accum + a) * micro
-                idx = order[s: s + micro]
-                if not idx:
-                    break
-                ids = [train_data.chosen[i] for i in idx] + [train_data.rejected[i] for i in idx]
-                batch = {k: v.to(device) for k, v in collate(ids, tok.pad_token_id).items()}
+            chunks = [[p for u in order[s: s + micro] for p in slots[u]]
+                      for s in ((within * cfg.grad_accum + a) * micro
+                                for a in range(cfg.grad_accum))]
+            step_pairs = max(1, sum(len(c) for c in chunks))
+            for pairs in filter(None, chunks):
+                texts, ch, rj = gather(train_data, pairs)
                 with amp:
-                    r = forward_scores(model, batch)  # (2b,)
-                diff = r[: len(idx)] - r[len(idx):]
+                    if states is not None:
+                        r = top_scores(model, [states[t] for t in texts], k, device=device)
+                    else:
+                        ids = [train_data.texts[t] for t in texts]
+                        batch = {key: v.to(device)
+                                 for key, v in collate(ids, tok.pad_token_id).items()}
+                        r = forward_scores(model, batch)  # (distinct texts,)
+                diff = r[ch.to(device)] - r[rj.to(device)]  # (pairs,)
                 loss = -F.logsigmoid(diff).mean()
-                (loss * len(idx) / (micro * cfg.grad_accum)).backward()
-                loss_sum += float(loss.detach()) * len(idx)
+                (loss * len(pairs) / step_pairs).backward()  # mean over the step's pairs
+                loss_sum += float(loss.detach()) * len(pairs)
                 acc_sum += float((diff.detach() > 0).float().sum())
-                seen += len(idx)
+                seen += len(pairs)
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
@@ -219,7 +230,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                     "elapsed_s": time.monotonic() - t0}
             if (cfg.eval_every and step % cfg.eval_every == 0) or step == total:
                 last.update(evaluate_pairs(model, val_data, tok.pad_token_id,
-                                           batch_size=cfg.eval_batch_size, device=device))
+                                           batch_size=cfg.eval_batch_size, device=device,
+                                           states=val_states, k=k))
             bar.set_postfix(loss=f"{last['loss']:.3f}",
                             **({"val_acc": f"{last['val_accuracy']:.3f}"}
                                if "val_accuracy" in last else {}))

@@ -46,10 +46,10 @@ def test_pass_rates_are_real_and_resumable(pipeline: dict, small_problems: list[
     mutants = [r for r in rows if r["origin"].startswith("mutant")]
     assert any(0 < r["pass_rate"] < 1 for r in mutants)
     assert any(r["pass_rate"] < 0.5 for r in mutants)
-    # a rerun finds everything done and runs nothing
+    # a rerun with the same limits finds everything done and runs nothing
     cands = [c for p in small_problems for c in mutation_candidates(p, SampleConfig(n=10))]
     again = score_candidates(small_problems, cands, pipeline["work"] / "rates.jsonl",
-                             ExecSettings(), progress=False, executor=executor)
+                             ExecSettings(timeout_s=1.0), progress=False, executor=executor)
     assert again == 0
 
 
