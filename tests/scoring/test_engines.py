@@ -102,3 +102,20 @@ def test_packing_is_refused_for_decoders(tiny_qwen2_dir: Path) -> None:
     engine = TorchEngine(load_options("q", tiny_qwen2_dir, packed=True))
     assert engine.padded  # no packed forward for Qwen2: padded rows as before
     assert alone_vs_batched(engine, mixed_items(6)) <= TOL
+
+
+async def test_packed_batcher_on_cpu_budget(tiny_bert_dir: Path) -> None:
+    """Through the real batcher: packed batches stay under the CPU budget and match alone."""
+    registry = ModelRegistry([load_options("b", tiny_bert_dir, packed=True)],
+                             limits=BatchLimits(max_batch_tokens=4096, max_batch_tokens_cpu=300,
+                                                max_batch_requests=16))
+    await registry.start()
+    try:
+        scorer = registry.get(None)
+        assert not scorer.engine.padded and scorer._batcher.max_batch_tokens == 300
+        items = mixed_items(16, seed=11)
+        alone = [(await scorer.score([i])).scores[0] for i in items]
+        together = await asyncio.gather(*(scorer.score([i]) for i in items))
+    finally:
+        await registry.aclose()
+    assert max(abs(a - t.scores[0]) for a, t in zip(alone, together, strict=True)) <= TOL
