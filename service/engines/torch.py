@@ -66,6 +66,8 @@ class TorchEngine:
         self._forward: Callable[[_Batch], torch.Tensor] = self._forward_impl
         if opts.torch_compile and self._packed is None:
             self._forward = torch.compile(self._forward_impl, dynamic=True)
+        elif opts.torch_compile:  # per-item attention loops do not compile into one graph
+            log.info("torch_compile is not used by the packed forward", extra={"model": opts.name})
         self.info = ModelInfo(
             name=opts.name, backend="torch", dtype=str(self.dtype).removeprefix("torch."),
             device=str(self.device),
