@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from sandbox_worker.protocol import EXECUTOR_VERSION
 from training.export import export, read_metadata
 from training.pairs import PairRules, build_pairs, write_pairs
@@ -124,7 +126,8 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
     write_jsonl(work / "problems.jsonl", (p.to_row() for p in problems))
     scfg = SampleConfig(n=recipe.n_mutants, order2_share=recipe.order2_share,
                         extra_ops=recipe.extra_ops)
-    cands = [c for p in problems for c in mutation_candidates(p, scfg)]
+    cands = [c for p in tqdm(problems, desc="mutants", unit="q", disable=not progress)
+             for c in mutation_candidates(p, scfg)]
     write_jsonl(work / "candidates.jsonl", cands)
     timings["candidates_s"] = time.monotonic() - t
     t = time.monotonic()
