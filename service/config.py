@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     warmup: bool = True  # run a tiny batch through each model at start, before /readyz is 200
 
     # --- models ---
-    models: str | None = None  # "name=path[,name=path...]"; first is the default
+    # "name=path[,name=path...]"; first is the default. "none": no model (execution only)
+    models: str | None = None
     home: Path = Field(default_factory=_default_home)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     backend: Literal["auto", "torch", "vllm"] = "auto"
@@ -113,9 +114,13 @@ class Settings(BaseSettings):
         keys = (k.strip() for k in self.api_keys.get_secret_value().split(","))
         return frozenset(k for k in keys if k)
 
+    def models_disabled(self) -> bool:
+        """`CODEREWARD_MODELS=none`: serve no reward model (execution endpoints only)."""
+        return (self.models or "").strip().lower() == "none"
+
     def model_specs(self) -> list[tuple[str, Path]]:
         """Parse `models` into (name, path) pairs, in order; empty means the built-in default."""
-        if not self.models:
+        if not self.models or self.models_disabled():
             return []
         specs: list[tuple[str, Path]] = []
         for part in self.models.split(","):

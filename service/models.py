@@ -110,15 +110,13 @@ class ModelRegistry:
     def __init__(self, specs: Sequence[LoadOptions], *, backend: str = "torch",
                  limits: BatchLimits | None = None, metrics: ScoringMetrics | None = None,
                  engine_factory: EngineFactory = load_engine) -> None:
-        if not specs:
-            raise ValueError("a registry needs at least one model")
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate model names in {names}")
         self.specs = list(specs)
         self.backend = backend
         self.limits = limits or BatchLimits()
-        self.default = specs[0].name
+        self.default = specs[0].name if specs else None  # None: no model is served
         self._metrics = metrics
         self._factory = engine_factory
         self._scorers: dict[str, Scorer] = {}
@@ -131,6 +129,9 @@ class ModelRegistry:
 
     def get(self, name: str | None = None) -> Scorer:
         """The named model (default when None); NotFound when unknown, NotReady while loading."""
+        if not self.specs:
+            raise NotFound("no reward model is served (CODEREWARD_MODELS=none): only "
+                           "/execute-tests and /get_reward in tests mode are available")
         key = self.default if name is None else name
         if key not in {s.name for s in self.specs}:
             raise NotFound(f"unknown model {name!r}; loaded: {', '.join(self.names())}")
@@ -208,6 +209,8 @@ def resolve_backend(backend: str, device: str) -> str:
 
 def model_paths(settings: Settings) -> list[tuple[str, Path]]:
     """(name, dir) pairs from CODEREWARD_MODELS, else the built-in default; fails clearly."""
+    if settings.models_disabled():
+        return []
     specs = settings.model_specs()
     if not specs:
         path = settings.home / DEFAULT_MODEL_DIR
