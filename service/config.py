@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # CPU budget (tokens per model call): past ~2k tokens a CPU forward gets slower per token
     max_batch_tokens_cpu: int = Field(default=2048, ge=64)
     max_batch_requests: int = Field(default=64, ge=1)
+    # CPU batches run side by side, each on its share of the cores (0: auto, 2 on 2+ cores)
+    cpu_model_workers: int = Field(default=0, ge=0, le=64)
     max_queue_items: int = Field(default=4096, ge=1)  # over this: 429
     # largest padded share of a batch (1 = no cap): on CPU padding costs as much as real
     # tokens and batching buys little, so mixed lengths go in separate batches

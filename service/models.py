@@ -7,7 +7,6 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from service.config import Settings
 from service.engines.base import Encoded, Engine, LoadOptions, ModelInfo, read_metadata
 from service.errors import NotFound, NotReady
 from service.metrics import Metrics
+from service.model_workers import DeviceWorkers
 from service.scoring_metrics import ScoringMetrics
 
 log = logging.getLogger("codereward.models")
@@ -91,6 +91,7 @@ class BatchLimits:
     max_padding_ratio_cpu: float = 1.0
     max_padding_ratio_gpu: float = 1.0
     max_batch_tokens_cpu: int = 2048  # a CPU forward is fastest per token at ~2k tokens
+    cpu_model_workers: int = 0  # batches run side by side on CPU (0: auto, 2 if 2+ cores)
 
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
@@ -120,7 +121,7 @@ class ModelRegistry:
         self._metrics = metrics
         self._factory = engine_factory
         self._scorers: dict[str, Scorer] = {}
-        self._threads: dict[str, ThreadPoolExecutor] = {}  # one model thread per device
+        self._workers: dict[str, DeviceWorkers] = {}  # model threads per device
         self._ready = False
 
     def ready(self) -> bool:
@@ -154,17 +155,16 @@ class ModelRegistry:
             began = time.perf_counter()
             engine = await asyncio.to_thread(self._factory, opts, self.backend)
             limits = self.limits
-            if opts.device not in self._threads:
-                self._threads[opts.device] = ThreadPoolExecutor(
-                    1, thread_name_prefix=f"model-{opts.device}")
-            thread = self._threads[opts.device]
+            if opts.device not in self._workers:
+                self._workers[opts.device] = device_workers(opts.device,
+                                                            limits.cpu_model_workers)
             cpu = opts.device == "cpu"
             batcher = Batcher(engine, max_batch_tokens=(
                                   min(limits.max_batch_tokens, limits.max_batch_tokens_cpu)
                                   if cpu else limits.max_batch_tokens),
                               max_batch_requests=limits.max_batch_requests,
                               max_queue_items=limits.max_queue_items, metrics=self._metrics,
-                              model_thread=thread,
+                              workers=self._workers[opts.device],
                               max_padding_ratio=(limits.max_padding_ratio_cpu if cpu
                                                  else limits.max_padding_ratio_gpu))
             batcher.start()
@@ -181,12 +181,23 @@ class ModelRegistry:
         self._ready = False
         for scorer in self._scorers.values():
             await scorer._batcher.aclose()
-        for thread in self._threads.values():
-            await asyncio.to_thread(thread.shutdown, wait=True)
+        for workers in self._workers.values():
+            await asyncio.to_thread(workers.shutdown)
         for scorer in self._scorers.values():
             await asyncio.to_thread(scorer.engine.close)
         self._scorers.clear()
-        self._threads.clear()
+        self._workers.clear()
+
+
+def device_workers(device: str, cpu_workers: int = 0) -> DeviceWorkers:
+    """One model thread on GPU; on CPU `cpu_workers` (0: 2 when torch has 2+ threads)."""
+    if device != "cpu":
+        return DeviceWorkers(device)
+    import torch
+
+    cores = torch.get_num_threads()  # torch's intra-op default: the usable physical cores
+    return DeviceWorkers(device, workers=cpu_workers or min(2, cores), cores=cores,
+                         set_threads=torch.set_num_threads)
 
 
 def resolve_device(device: str) -> str:
@@ -243,6 +254,7 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
                          max_queue_items=settings.max_queue_items,
                          max_padding_ratio_cpu=settings.max_padding_ratio_cpu,
                          max_padding_ratio_gpu=settings.max_padding_ratio_gpu,
-                         max_batch_tokens_cpu=settings.max_batch_tokens_cpu)
+                         max_batch_tokens_cpu=settings.max_batch_tokens_cpu,
+                         cpu_model_workers=settings.cpu_model_workers)
     return ModelRegistry(specs, backend=backend, limits=limits,
                          metrics=ScoringMetrics(metrics.registry))
