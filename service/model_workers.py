@@ -27,7 +27,6 @@ class DeviceWorkers:
                  set_threads: SetThreads | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.device = device
         self.workers = workers
         self.cores = max(1, cores)
         self._set_threads = set_threads
