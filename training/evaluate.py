@@ -17,12 +17,15 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
+from training.export import read_metadata
+from training.lm_reward import mean_logprobs
 from training.model import encode, load_model, load_tokenizer, render, score_ids
 from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.plots import plot_best_of_n
@@ -30,15 +33,49 @@ from training.problems import Problem, load_humaneval
 from training.records import read_jsonl
 from training.sample import SampleConfig, mutation_candidates
 
+# rewards of (question, program) items, in order
+ScoreFn = Callable[[Sequence[tuple[str, str]]], list[float]]
 
-def pair_accuracy(model: Any, tok: Any, pairs: list[dict[str, Any]], max_length: int
-                  ) -> float:
-    """Share of pairs where r(chosen) > r(rejected)."""
-    ch = encode(tok, [render(tok, p["question"], p["chosen"]) for p in pairs], max_length)
-    rj = encode(tok, [render(tok, p["question"], p["rejected"]) for p in pairs], max_length)
-    rc = score_ids(model, ch, tok.pad_token_id)
-    rr = score_ids(model, rj, tok.pad_token_id)
-    return sum(a > b for a, b in zip(rc, rr, strict=True)) / max(1, len(pairs))
+
+def classifier_scorer(model: Any, tok: Any, max_length: int) -> ScoreFn:
+    """Scores from a sequence-classification reward model (as the service computes them)."""
+    def score(items: Sequence[tuple[str, str]]) -> list[float]:
+        ids = encode(tok, [render(tok, q, p) for q, p in items], max_length)
+        with torch.inference_mode():
+            return score_ids(model, ids, tok.pad_token_id)
+    return score
+
+
+def likelihood_scorer(path: Path, meta: dict[str, Any], max_length: int) -> ScoreFn:
+    """Scores from a `mean_logprob` export: scale * mean program log-probability + bias."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    scale, bias = float(meta.get("score_scale", 1.0)), float(meta.get("score_bias", 0.0))
+
+    def score(items: Sequence[tuple[str, str]]) -> list[float]:
+        means = mean_logprobs(model, tok, items, max_length=max_length, progress=True)
+        return [scale * m + bias for m in means]
+    return score
+
+
+def load_scorer(path: Path, max_length: int | None = None) -> tuple[ScoreFn, int]:
+    """The scorer of an exported model directory, and the max length it uses."""
+    meta = read_metadata(path)
+    length = max_length or int(meta.get("max_length", 512))
+    if meta.get("reward_kind") == "mean_logprob":
+        return likelihood_scorer(path, meta, length), length
+    tok = load_tokenizer(str(path))
+    return classifier_scorer(load_model(str(path), tok).eval(), tok, length), length
+
+
+def pair_accuracy(score: ScoreFn, pairs: list[dict[str, Any]]) -> float:
+    """Share of pairs where r(chosen) > r(rejected) (each distinct program scored once)."""
+    items = sorted({(p["question"], p[k]) for p in pairs for k in ("chosen", "rejected")})
+    r = dict(zip(items, score(items), strict=True))
+    return sum(r[(p["question"], p["chosen"])] > r[(p["question"], p["rejected"])]
+               for p in pairs) / max(1, len(pairs))
 
 
 def heldout_candidates(problems: list[Problem], n: int, cache: Path, *, workers: int,
@@ -50,12 +87,11 @@ def heldout_candidates(problems: list[Problem], n: int, cache: Path, *, workers:
     return scored_rows(problems, cands, cache, timeout_s)
 
 
-def best_of_n(model: Any, tok: Any, problems: list[Problem], rows: list[dict[str, Any]],
-              max_length: int, seed: int = 0) -> dict[str, float]:
+def best_of_n(score: ScoreFn, problems: list[Problem], rows: list[dict[str, Any]],
+              seed: int = 0) -> dict[str, float]:
     """Mean pass rate of top-1 / random / oracle picks, and share fully solved."""
     qs = {p.id: p.question for p in problems}
-    scores = score_ids(model, encode(tok, [render(tok, qs[r["problem_id"]], r["code"])
-                                           for r in rows], max_length), tok.pad_token_id)
+    scores = score([(qs[r["problem_id"]], r["code"]) for r in rows])
     groups: dict[str, list[tuple[float, float]]] = {}
     for r, s in zip(rows, scores, strict=True):
         groups.setdefault(r["problem_id"], []).append((s, r["pass_rate"]))
@@ -101,23 +137,17 @@ def evaluate(model_path: str | Path, *, n: int = 8, limit: int | None = None,
              cache_dir: Path | None = None, max_length: int | None = None) -> dict[str, Any]:
     """Full evaluation of one exported model directory."""
     t0 = time.monotonic()
-    tok = load_tokenizer(str(model_path))
-    model = load_model(str(model_path), tok).eval()
-    meta_p = Path(model_path) / "codereward.json"
-    if max_length is None:
-        meta = json.loads(meta_p.read_text()) if meta_p.exists() else {}
-        max_length = int(meta.get("max_length", 512))
-    res: dict[str, Any] = {"model": str(model_path), "n": n}
+    score, max_length = load_scorer(Path(model_path), max_length)
+    res: dict[str, Any] = {"model": str(model_path), "n": n, "max_length": max_length}
     vp = Path(val_pairs) if val_pairs else Path(model_path) / "val_pairs.jsonl"
     if vp.exists():
         pairs = list(read_jsonl(vp))
-        res["val_pair_accuracy"] = pair_accuracy(model, tok, pairs, max_length)
+        res["val_pair_accuracy"] = pair_accuracy(score, pairs)
         res["val_pairs"] = len(pairs)
     problems = load_humaneval(limit)
     cache = (cache_dir or Path(".")) / f"humaneval_n{n}_x{EXECUTOR_VERSION}_t1.jsonl"
     rows = heldout_candidates(problems, n, cache, workers=workers or (os.cpu_count() or 2))
-    with torch.inference_mode():
-        res["best_of_n"] = best_of_n(model, tok, problems, rows, max_length)
+    res["best_of_n"] = best_of_n(score, problems, rows)
     res["eval_s"] = time.monotonic() - t0
     return res
 

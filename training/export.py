@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +32,84 @@ def export(checkpoint: str | Path, out: str | Path, *, base_model: str = "",
            files: dict[str, str | Path] | None = None) -> Path:
     """Write the export directory atomically; returns its path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(str(checkpoint))
     model = load_model(str(checkpoint), tok)
     model.config.pad_token_id = tok.pad_token_id
     model.config.id2label = {0: "reward"}
     model.config.label2id = {"reward": 0}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": "bradley-terry reward model",
+        "base_model": base_model,
+        "architecture": type(model).__name__,
+        "max_length": max_length,
+        "input": {
+            "messages": "[user: question, assistant: program]",
+            "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
+            "plain_format_example": plain_render("{question}", "{response}"),
+            "add_special_tokens": True,
+            "truncation_side": "left",
+            "score": "logits[0] of AutoModelForSequenceClassification; higher is better",
+        },
+        "training_config": train_config or {},
+        "data_hash": data_hash,
+        "eval": eval_results or {},
+        "created_unix": int(time.time()),
+        **(extra or {}),
+    }
+
+    def save(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.model_max_length = max_length
         save_tokenizer(tok, tmp)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": "bradley-terry reward model",
-            "base_model": base_model,
-            "architecture": type(model).__name__,
-            "max_length": max_length,
-            "input": {
-                "messages": "[user: question, assistant: program]",
-                "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
-                "plain_format_example": plain_render("{question}", "{response}"),
-                "add_special_tokens": True,
-                "truncation_side": "left",
-                "score": "logits[0] of AutoModelForSequenceClassification; higher is better",
-            },
-            "training_config": train_config or {},
-            "data_hash": data_hash,
-            "eval": eval_results or {},
-            "created_unix": int(time.time()),
-            **(extra or {}),
-        }
+
+    return write_export(out, save, meta, files)
+
+
+def export_likelihood(model: Any, tok: Any, out: Path, *, scale: float, bias: float,
+                      base_model: str, max_length: int, data_hash: str = "",
+                      eval_results: dict[str, Any] | None = None,
+                      extra: dict[str, Any] | None = None,
+                      files: dict[str, str | Path] | None = None) -> Path:
+    """Write a causal LM as a `mean_logprob` reward model directory (atomic)."""
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": "likelihood reward model",
+        "reward_kind": "mean_logprob",
+        "score_scale": scale,
+        "score_bias": bias,
+        "base_model": base_model,
+        "architecture": type(model).__name__,
+        "max_length": max_length,
+        "input": {
+            "messages": "[user: question, assistant: program]",
+            "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
+            "add_special_tokens": "unless the rendered text starts with BOS",
+            "truncation_side": "left",
+            "score": "score_scale * mean log p(assistant-turn token | earlier tokens) "
+                     "+ score_bias (AutoModelForCausalLM); higher is better",
+        },
+        "data_hash": data_hash,
+        "eval": eval_results or {},
+        "created_unix": int(time.time()),
+        **(extra or {}),
+    }
+
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.model_max_length = max_length
+        tok.save_pretrained(tmp)
+
+    return write_export(out, save, meta, files)
+
+
+def write_export(out: Path, save: Callable[[Path], None], meta: dict[str, Any],
+                 files: dict[str, str | Path] | None) -> Path:
+    """Build the directory in a temp dir beside `out` (save, metadata, extras); rename in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save(tmp)
         (tmp / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True))
         for name, src in (files or {}).items():
             shutil.copy(src, tmp / name)  # extras (plots, validation pairs) ride along

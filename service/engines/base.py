@@ -27,6 +27,7 @@ class ModelInfo:
     parameters: int
     path: str = ""
     chat_template: bool = False
+    reward: str = "classifier"  # or "mean_logprob" (engines/likelihood.py)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Encoded:
     input_ids: list[int]
     token_type_ids: list[int] | None = None
     truncated: bool = False
+    score_from: int = 0  # likelihood models: index of the first response token
 
     def __len__(self) -> int:
         return len(self.input_ids)

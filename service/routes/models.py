@@ -39,5 +39,6 @@ async def list_models(registry: RegistryDep) -> ModelsResponse:
     return ModelsResponse(default=default, models=[
         ModelCard(name=i.name, backend=i.backend, dtype=i.dtype, device=i.device,
                   max_length=i.max_length, parameters=i.parameters,
-                  default=i.name == registry.default, chat_template=i.chat_template)
+                  default=i.name == registry.default, chat_template=i.chat_template,
+                  reward=i.reward)
         for i in registry.infos()])

@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sandbox_worker.executor import Executor
 from tests.training.conftest import FIXTURES
-from training.evaluate import best_of_n, pair_accuracy
+from training.evaluate import best_of_n, classifier_scorer, pair_accuracy
 from training.export import export, read_metadata
 from training.model import load_model, load_tokenizer, plain_render, score_texts
 from training.pairs import PairRules, build_pairs, write_pairs
@@ -129,11 +129,12 @@ def test_evaluate_metrics_on_fixture(pipeline: dict, tiny_model_dir: Path,
                                      small_problems: list[Problem]) -> None:
     tok = load_tokenizer(str(tiny_model_dir))
     model = load_model(str(tiny_model_dir), tok)
-    res = best_of_n(model, tok, small_problems, pipeline["rows"], max_length=128)
+    score = classifier_scorer(model, tok, 128)
+    res = best_of_n(score, small_problems, pipeline["rows"])
     assert res["oracle"] == 1.0
     assert 0 < res["random"] < 1
     assert res["random"] <= res["oracle"] and res["top1"] <= res["oracle"]
-    acc = pair_accuracy(model, tok, list(read_jsonl(pipeline["val"])), 128)
+    acc = pair_accuracy(score, list(read_jsonl(pipeline["val"])))
     assert 0.0 <= acc <= 1.0
 
 
