@@ -153,10 +153,18 @@ def raw_forward(model_dir: Path, samples: list[dict[str, Any]], batch: int) -> f
     """Sequences/s of the bare model forward on the texts the server scores (no tokenizing)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
+    meta_path = model_dir / "codereward.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("reward_kind") == "mean_logprob":
+        # a likelihood reward model: the transformer body is the raw forward (the server also
+        # runs the LM head over the response tokens, so this baseline is its lower bound)
+        lm = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        model = getattr(lm, lm.base_model_prefix)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
     model.eval()
     # the server's cut: its 2,048-token cap, the model's positions, and the exported length
     limit = min(2048, getattr(model.config, "max_position_embeddings", 2048),

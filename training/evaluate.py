@@ -12,6 +12,7 @@ bench-results/eval.md and bench-results/eval.png.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -31,6 +32,7 @@ from training.passrate import ExecSettings, score_candidates, scored_rows
 from training.plots import plot_best_of_n
 from training.problems import Problem, load_humaneval
 from training.records import read_jsonl
+from training.rename import rename_locals
 from training.sample import SampleConfig, mutation_candidates
 
 # rewards of (question, program) items, in order
@@ -118,7 +120,8 @@ def markdown(name: str, res: dict[str, Any]) -> str:
     b = res["best_of_n"]
     lines = [f"## Reward-model evaluation: {name}", "",
              f"HumanEval, {int(b['problems'])} problems, {int(b['candidates'])} candidates "
-             f"(canonical + AST mutants, N={res['n']}); pass rates from the sandbox.", "",
+             f"({'canonical with locals renamed' if res.get('renamed') else 'canonical'} + "
+             f"AST mutants, N={res['n']}); pass rates from the sandbox.", "",
              "| pick | mean pass rate | all tests pass |", "| --- | --- | --- |",
              f"| random (expected) | {b['random']:.3f} | {b['random_solved']:.3f} |",
              f"| top-1 by reward | {b['top1']:.3f} | {b['top1_solved']:.3f} |",
@@ -134,8 +137,12 @@ def markdown(name: str, res: dict[str, Any]) -> str:
 
 def evaluate(model_path: str | Path, *, n: int = 8, limit: int | None = None,
              val_pairs: str | Path | None = None, workers: int = 0,
-             cache_dir: Path | None = None, max_length: int | None = None) -> dict[str, Any]:
-    """Full evaluation of one exported model directory."""
+             cache_dir: Path | None = None, max_length: int | None = None,
+             rename: bool = False) -> dict[str, Any]:
+    """Full evaluation of one exported model directory.
+
+    `rename`: the canonical solutions get their locals renamed and are re-rendered before
+    mutation (rename.py), a control for a pretrained LM that memorized HumanEval."""
     t0 = time.monotonic()
     score, max_length = load_scorer(Path(model_path), max_length)
     res: dict[str, Any] = {"model": str(model_path), "n": n, "max_length": max_length}
@@ -145,7 +152,12 @@ def evaluate(model_path: str | Path, *, n: int = 8, limit: int | None = None,
         res["val_pair_accuracy"] = pair_accuracy(score, pairs)
         res["val_pairs"] = len(pairs)
     problems = load_humaneval(limit)
-    cache = (cache_dir or Path(".")) / f"humaneval_n{n}_x{EXECUTOR_VERSION}_t1.jsonl"
+    if rename:
+        problems = [dataclasses.replace(p, reference=rename_locals(p.reference))
+                    for p in problems]
+    res["renamed"] = rename
+    tag = "_renamed" if rename else ""
+    cache = (cache_dir or Path(".")) / f"humaneval_n{n}_x{EXECUTOR_VERSION}_t1{tag}.jsonl"
     rows = heldout_candidates(problems, n, cache, workers=workers or (os.cpu_count() or 2))
     res["best_of_n"] = best_of_n(score, problems, rows)
     res["eval_s"] = time.monotonic() - t0
@@ -160,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=8, help="candidates per held-out problem")
     ap.add_argument("--limit", type=int, help="first K HumanEval problems only")
     ap.add_argument("--max-length", type=int, help="tokens (default: the model's metadata)")
+    ap.add_argument("--rename-locals", action="store_true",
+                    help="memorization control: rename the solutions' locals before mutating")
     ap.add_argument("--out-dir", default="bench-results")
     args = ap.parse_args(argv)
     if args.default:
@@ -172,10 +186,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("give --default or --model DIR")
     cache_dir.mkdir(parents=True, exist_ok=True)
     res = evaluate(path, n=args.n, limit=args.limit, val_pairs=args.val_pairs,
-                   cache_dir=cache_dir, max_length=args.max_length)
+                   cache_dir=cache_dir, max_length=args.max_length, rename=args.rename_locals)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = "default model" if args.default else str(path)
+    if args.rename_locals:
+        name += ", locals renamed"
     md = markdown(name, res)
     (out / "eval.md").write_text(md)
     (out / "eval.json").write_text(json.dumps(res, indent=2))
