@@ -37,26 +37,13 @@ def export(checkpoint: str | Path, out: str | Path, *, base_model: str = "",
     model.config.pad_token_id = tok.pad_token_id
     model.config.id2label = {0: "reward"}
     model.config.label2id = {"reward": 0}
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "kind": "bradley-terry reward model",
-        "base_model": base_model,
-        "architecture": type(model).__name__,
-        "max_length": max_length,
-        "input": {
-            "messages": "[user: question, assistant: program]",
-            "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
-            "plain_format_example": plain_render("{question}", "{response}"),
-            "add_special_tokens": True,
-            "truncation_side": "left",
-            "score": "logits[0] of AutoModelForSequenceClassification; higher is better",
-        },
-        "training_config": train_config or {},
-        "data_hash": data_hash,
-        "eval": eval_results or {},
-        "created_unix": int(time.time()),
-        **(extra or {}),
-    }
+    meta = _metadata("bradley-terry reward model", model, base_model, max_length, data_hash,
+                     eval_results, extra, input_fields={
+                         "plain_format_example": plain_render("{question}", "{response}"),
+                         "add_special_tokens": True,
+                         "score": "logits[0] of AutoModelForSequenceClassification; "
+                                  "higher is better"},
+                     training_config=train_config or {})
 
     def save(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -72,28 +59,12 @@ def export_likelihood(model: Any, tok: Any, out: Path, *, scale: float, bias: fl
                       extra: dict[str, Any] | None = None,
                       files: dict[str, str | Path] | None = None) -> Path:
     """Write a causal LM as a `mean_logprob` reward model directory (atomic)."""
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "kind": "likelihood reward model",
-        "reward_kind": "mean_logprob",
-        "score_scale": scale,
-        "score_bias": bias,
-        "base_model": base_model,
-        "architecture": type(model).__name__,
-        "max_length": max_length,
-        "input": {
-            "messages": "[user: question, assistant: program]",
-            "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
-            "add_special_tokens": "unless the rendered text starts with BOS",
-            "truncation_side": "left",
-            "score": "score_scale * mean log p(assistant-turn token | earlier tokens) "
-                     "+ score_bias (AutoModelForCausalLM); higher is better",
-        },
-        "data_hash": data_hash,
-        "eval": eval_results or {},
-        "created_unix": int(time.time()),
-        **(extra or {}),
-    }
+    meta = _metadata("likelihood reward model", model, base_model, max_length, data_hash,
+                     eval_results, extra, input_fields={
+                         "add_special_tokens": "unless the rendered text starts with BOS",
+                         "score": "score_scale * mean log p(assistant-turn token | earlier "
+                                  "tokens) + score_bias (AutoModelForCausalLM); higher is better"},
+                     reward_kind="mean_logprob", score_scale=scale, score_bias=bias)
 
     def save(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -101,6 +72,30 @@ def export_likelihood(model: Any, tok: Any, out: Path, *, scale: float, bias: fl
         tok.save_pretrained(tmp)
 
     return write_export(out, save, meta, files)
+
+
+def _metadata(kind: str, model: Any, base_model: str, max_length: int, data_hash: str,
+              eval_results: dict[str, Any] | None, extra: dict[str, Any] | None, *,
+              input_fields: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """codereward.json: what HF config has no field for (kind-specific `fields` included)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        **fields,
+        "base_model": base_model,
+        "architecture": type(model).__name__,
+        "max_length": max_length,
+        "input": {
+            "messages": "[user: question, assistant: program]",
+            "render": "tokenizer.apply_chat_template(messages, tokenize=False)",
+            "truncation_side": "left",
+            **input_fields,
+        },
+        "data_hash": data_hash,
+        "eval": eval_results or {},
+        "created_unix": int(time.time()),
+        **(extra or {}),
+    }
 
 
 def write_export(out: Path, save: Callable[[Path], None], meta: dict[str, Any],

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from service.engines.base import Encoded, LoadOptions, ModelInfo, model_max_length, read_metadata
-from service.engines.torch import resolve_dtype
+from service.engines.base import Encoded, LoadOptions, read_metadata
+from service.engines.torch import pad_id_of, resolve_dtype, torch_model_info
 
 REWARD_KIND = "mean_logprob"
 # positions per LM-head matmul: (chunk, vocab) fp32 logits stay ~200 MB at a 49k vocabulary
@@ -80,20 +80,11 @@ class LikelihoodEngine:
         self.score_bias = float(meta.get("score_bias", 0.0))
         self.score_scale = float(meta.get("score_scale", 1.0))
         self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
-        model: Any = AutoModelForCausalLM.from_pretrained(str(opts.path), local_files_only=True,
-                                                     dtype=self.dtype)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            str(opts.path), local_files_only=True, dtype=self.dtype)
         self.model = model.to(self.device).eval()
-        pad = self.tokenizer.pad_token_id
-        if pad is None:
-            pad = self.tokenizer.eos_token_id
-        self.pad_id = int(pad) if pad is not None else 0
-        self.info = ModelInfo(
-            name=opts.name, backend="torch", dtype=str(self.dtype).removeprefix("torch."),
-            device=str(self.device),
-            max_length=model_max_length(model.config, self.tokenizer, opts.max_length_tokens),
-            parameters=sum(p.numel() for p in model.parameters()), path=str(opts.path),
-            chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
-            reward=REWARD_KIND)
+        self.pad_id = pad_id_of(self.tokenizer)
+        self.info = torch_model_info(opts, model, self.tokenizer, self.dtype, REWARD_KIND)
 
     def prepare(self, batch: Sequence[Encoded]) -> LikelihoodBatch:
         return collate(batch, self.pad_id)

@@ -34,6 +34,25 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+def pad_id_of(tokenizer: Any) -> int:
+    """The pad id batches are filled with: pad, else EOS (decoders often have no pad), else 0."""
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id
+    return int(pad) if pad is not None else 0
+
+
+def torch_model_info(opts: LoadOptions, model: Any, tokenizer: Any, dtype: torch.dtype,
+                     reward: str = "classifier") -> ModelInfo:
+    """What /models reports for a model loaded with torch."""
+    return ModelInfo(
+        name=opts.name, backend="torch", dtype=str(dtype).removeprefix("torch."),
+        device=str(torch.device(opts.device)),
+        max_length=model_max_length(model.config, tokenizer, opts.max_length_tokens),
+        parameters=sum(p.numel() for p in model.parameters()), path=str(opts.path),
+        chat_template=bool(getattr(tokenizer, "chat_template", None)), reward=reward)
+
+
 class TorchEngine:
     """Encoders use the model's own pooling; decoders are pooled at the last real token."""
 
@@ -56,10 +75,7 @@ class TorchEngine:
         # HF decoder classifiers (Qwen2, Llama, ...) name their head `score`
         self.decoder = isinstance(head, torch.nn.Linear)
         self.padding_side = opts.padding_side if self.decoder else "right"
-        pad = self.tokenizer.pad_token_id
-        if pad is None:
-            pad = self.tokenizer.eos_token_id
-        self.pad_id = int(pad) if pad is not None else 0
+        self.pad_id = pad_id_of(self.tokenizer)
         # padding-free BERT path: a batch costs the sum of its lengths, not longest x count
         self._packed = PackedBert(model) if opts.packed and supports_packing(model) else None
         self.padded = self._packed is None
@@ -68,12 +84,7 @@ class TorchEngine:
             self._forward = torch.compile(self._forward_impl, dynamic=True)
         elif opts.torch_compile:  # per-item attention loops do not compile into one graph
             log.info("torch_compile is not used by the packed forward", extra={"model": opts.name})
-        self.info = ModelInfo(
-            name=opts.name, backend="torch", dtype=str(self.dtype).removeprefix("torch."),
-            device=str(self.device),
-            max_length=model_max_length(model.config, self.tokenizer, opts.max_length_tokens),
-            parameters=sum(p.numel() for p in model.parameters()), path=str(opts.path),
-            chat_template=bool(getattr(self.tokenizer, "chat_template", None)))
+        self.info = torch_model_info(opts, model, self.tokenizer, self.dtype)
 
     def prepare(self, batch: Sequence[Encoded]) -> _Batch | PackedBatch:
         if self._packed is not None:
