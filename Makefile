@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install install-service install-test system-deps serve test lint typecheck importlint \
-        pytest bench bench-execute bench-score bench-queue bench-rl eval default-model image clean
+        pytest bench bench-execute bench-score bench-queue bench-rl bench-models eval default-model image clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,7 @@ pytest: install-test system-deps
 
 test: lint pytest
 
-bench: bench-execute bench-score bench-queue bench-rl
+bench: bench-execute bench-score bench-queue bench-rl bench-models
 
 bench-execute: install-test system-deps
 	$(PY) -m loadtests.bench_execute
@@ -74,6 +74,9 @@ bench-queue: install-test system-deps
 
 bench-rl: install-test system-deps default-model
 	$(PY) -m loadtests.bench_rl
+
+bench-models: install-test system-deps default-model
+	$(PY) -m loadtests.bench_models
 
 eval: install-test default-model
 	$(PY) -m training.evaluate --default
