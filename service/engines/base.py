@@ -59,7 +59,7 @@ class LoadOptions:
 
 
 class Engine(Protocol):
-    """A loaded model. `run` is called from one model thread per device, never concurrently."""
+    """A loaded model. `run` is called from the device's model threads (on CPU, two at once)."""
 
     info: ModelInfo
     tokenizer: Any  # a transformers tokenizer (chat template, backend_tokenizer)
