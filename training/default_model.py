@@ -72,8 +72,8 @@ class LikelihoodRecipe:
 class DefaultRecipe:
     """Everything that shapes the default model (part of its build key)."""
 
-    # "smollm2": mean log-probability under SmolLM2-135M (val pair accuracy 0.87 against
-    # 0.61 for the MiniLM BT model; BENCHMARKS.md §6); "minilm": the BT-trained encoder
+    # "smollm2": mean log-probability under SmolLM2-135M (val pair accuracy 0.860 against
+    # 0.614 for the MiniLM BT model; BENCHMARKS.md §6); "minilm": the BT-trained encoder
     base: str = "smollm2"
     likelihood: LikelihoodRecipe = field(default_factory=LikelihoodRecipe)
     n_mutants: int = 12

@@ -81,7 +81,7 @@ def encode_item(tok: Any, question: str, program: str, max_length: int) -> tuple
     ids = list(enc["input_ids"])
     lead: list[int] = []
     if specials:
-        lead = [i for i in tok("", add_special_tokens=True)["input_ids"]]
+        lead = list(tok("", add_special_tokens=True)["input_ids"])
     budget = max(1, max_length - len(lead))
     dropped = max(0, len(ids) - budget)
     ids = lead + ids[dropped:]
