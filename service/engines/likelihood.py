@@ -9,15 +9,14 @@ has no per-token log-probabilities, so the registry loads these models with this
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from service.engines.base import Encoded, LoadOptions, read_metadata
-from service.engines.torch import pad_id_of, resolve_dtype, torch_model_info
+from service.engines.base import Encoded, LoadOptions
+from service.engines.torch import open_checkpoint, pad_id_of, torch_model_info
 
 REWARD_KIND = "mean_logprob"
 # positions per LM-head matmul: (chunk, vocab) fp32 logits stay ~200 MB at a 49k vocabulary
@@ -73,15 +72,11 @@ class LikelihoodEngine:
     costs the sum of its lengths. On GPU the batch runs padded, as one forward."""
 
     def __init__(self, opts: LoadOptions) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        self.device = torch.device(opts.device)
-        self.dtype = resolve_dtype(opts.dtype, opts.device)
-        meta = read_metadata(opts.path)
+        self.device, self.dtype, meta, self.tokenizer = open_checkpoint(opts)
         self.score_bias = float(meta.get("score_bias", 0.0))
         self.score_scale = float(meta.get("score_scale", 1.0))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
         model: Any = AutoModelForCausalLM.from_pretrained(
             str(opts.path), local_files_only=True, dtype=self.dtype)
         self.model = model.to(self.device).eval()

@@ -34,6 +34,16 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+def open_checkpoint(opts: LoadOptions) -> tuple[torch.device, torch.dtype, dict[str, Any], Any]:
+    """Device, dtype, codereward.json and tokenizer of a checkpoint (offline, local files)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
+    return (torch.device(opts.device), resolve_dtype(opts.dtype, opts.device),
+            read_metadata(opts.path), tokenizer)
+
+
 def pad_id_of(tokenizer: Any) -> int:
     """The pad id batches are filled with: pad, else EOS (decoders often have no pad), else 0."""
     pad = tokenizer.pad_token_id
@@ -59,14 +69,10 @@ class TorchEngine:
     padded = True
 
     def __init__(self, opts: LoadOptions) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        self.device = torch.device(opts.device)
-        self.dtype = resolve_dtype(opts.dtype, opts.device)
-        meta = read_metadata(opts.path)
+        self.device, self.dtype, meta, self.tokenizer = open_checkpoint(opts)
         self.score_bias = float(meta.get("score_bias", 0.0))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
         torch.manual_seed(0)  # a checkpoint without head weights still scores the same each load
         model = AutoModelForSequenceClassification.from_pretrained(
             str(opts.path), num_labels=1, local_files_only=True, dtype=self.dtype)
