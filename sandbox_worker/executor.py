@@ -221,7 +221,7 @@ class Executor:
                 return session.run_job(self._spawn, job)
             except Exception:
                 log.exception("sandbox failure")
-                return JobResult.unrun(RunStatus.KILLED, len(job.tests), "sandbox failure")
+                return JobResult.unrun(RunStatus.KILLED, job.n_tests(), "sandbox failure")
 
     def close(self) -> None:
         """Stop the zygotes; every running child dies with its zygote."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,15 +35,79 @@ class RunStatus(StrEnum):
     LOAD_ERROR = "load_error"
     TIMEOUT = "timeout"
     KILLED = "killed"
+    COMPILE_ERROR = "compile_error"  # a compiled language's compiler rejected the program
+
+
+class StdioCase(BaseModel):
+    """One stdin/stdout case: the program reads `input` and must print `output`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: str
+    output: str
+
+
+class StdioTests(BaseModel):
+    """`stdio` kind (CodeContests, TACO, APPS, LiveCodeBench stdin): one verdict per case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["stdio"]
+    cases: list[StdioCase]
+    # tokens: whitespace-normalized token comparison (CodeContests/LiveCodeBench);
+    # lines: trailing whitespace and blank trailing lines ignored; exact: byte-exact;
+    # float: tokens, numeric tokens equal within float_tol (absolute or relative)
+    compare: Literal["tokens", "lines", "exact", "float"] = "tokens"
+    float_tol: float = Field(default=1e-6, ge=0)
+
+
+class CallTests(BaseModel):
+    """`call` kind (APPS/TACO `fn_name`, LiveCodeBench functional, `class Solution`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["call"]
+    fn_name: str
+    inputs: list[list[Any]]  # one argument list per case
+    outputs: list[Any]  # one expected value per case
+
+
+class ModuleTests(BaseModel):
+    """`unittest` (TestCase methods) or `pytest` (`def test_*`) test module source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["unittest", "pytest"]
+    module: str
+
+
+TestSpec = Annotated[StdioTests | CallTests | ModuleTests, Field(discriminator="kind")]
+
+
+def count_module_tests(kind: str, source: str) -> int:
+    """Test functions (pytest) or TestCase methods (unittest) a test module defines."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return 0
+    fns = (ast.FunctionDef, ast.AsyncFunctionDef)
+    if kind == "pytest":
+        return sum(isinstance(n, fns) and n.name.startswith("test") for n in tree.body)
+    return sum(isinstance(m, fns) and m.name.startswith("test")
+               for c in tree.body if isinstance(c, ast.ClassDef) for m in c.body)
 
 
 class Job(BaseModel):
-    """One program and its assert tests, with resource limits."""
+    """One program and its tests (asserts, or one of the TestSpec kinds), with limits."""
 
     model_config = ConfigDict(frozen=True)
 
     code: str
-    tests: list[str]
+    # a list of assert strings (AceCode's format, the default kind `asserts`) or a TestSpec
+    tests: list[str] | TestSpec
+    language: str = "python"
+    # optional limit on the whole program's run (all tests together), seconds
+    program_timeout_s: float | None = Field(default=None, gt=0)
     timeout_s: float = Field(gt=0, description="limit per test, seconds")
     memory_mb: int = Field(gt=0, description="address-space limit per program, MiB")
     # once one test times out, the later tests are not run (`not_run`, counted as failed):
@@ -49,12 +115,34 @@ class Job(BaseModel):
     # AceCoder's pass rate runs every assert (a later one may still pass)
     stop_after_timeout: bool = False
 
+    @property
+    def kind(self) -> str:
+        """`asserts`, or the TestSpec's kind."""
+        return "asserts" if isinstance(self.tests, list) else self.tests.kind
+
+    def n_tests(self) -> int:
+        """How many verdicts this job yields."""
+        t = self.tests
+        if isinstance(t, list):
+            return len(t)
+        if isinstance(t, StdioTests):
+            return len(t.cases)
+        if isinstance(t, CallTests):
+            return len(t.inputs)
+        return count_module_tests(t.kind, t.module)
+
     def job_id(self) -> str:
         """Content hash of (code, tests, limits, policy, executor version): the cache key."""
-        key: list[object] = [EXECUTOR_VERSION, self.code, self.tests, round(self.timeout_s, 6),
+        tests = self.tests if isinstance(self.tests, list) else self.tests.model_dump()
+        key: list[object] = [EXECUTOR_VERSION, self.code, tests, round(self.timeout_s, 6),
                              self.memory_mb]
         if self.stop_after_timeout:  # appended only when set: default ids stay as they were
             key.append("stop_after_timeout")
+        # appended only when not the defaults: ids of python assert jobs stay as they were
+        if self.language != "python":
+            key.append(["language", self.language])
+        if self.program_timeout_s is not None:
+            key.append(["program_timeout_s", round(self.program_timeout_s, 6)])
         blob = json.dumps(key, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -111,7 +111,7 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
     """Fresh child with the program loaded; `then` is queued right behind the code."""
     child = spawn()
     deadline = child.clock.start(job.timeout_s + LOAD_GRACE_S)
-    cpu_s = math.ceil(job.timeout_s * (len(job.tests) + 2)) + 1
+    cpu_s = math.ceil(job.timeout_s * (job.n_tests() + 2)) + 1
     queued = True
     try:
         child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
@@ -298,7 +298,7 @@ def _eager_run(plans: list[compare.Plan], start: int) -> int:
 
 def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     """Run `job` to a result; `spawn` hands out a fresh sandboxed child."""
-    n = len(job.tests)
+    n = job.n_tests()
     # worst honest case: every test times out (starved: extended) and is reloaded after each
     budget_end = time.monotonic() + STARVED_FACTOR * (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
     shadowed = compare.shadowed_builtins(job.code)

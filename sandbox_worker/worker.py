@@ -227,7 +227,7 @@ class Worker:
             log.error("poison job: its worker died %d times; answering killed", delivered - 1,
                       extra={"job_id": env.job_id})
             result = JobResult.unrun(
-                RunStatus.KILLED, len(env.job.tests),
+                RunStatus.KILLED, env.job.n_tests(),
                 error=f"the worker running this program died {delivered - 1} times")
             run_s = 0.0
         else:

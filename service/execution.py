@@ -68,5 +68,5 @@ def deadline_for(settings: Settings, jobs: Sequence[Job]) -> float:
     if not jobs:
         return settings.request_timeout_s
     # the executor stretches a starved test's deadline up to 3x on a busy host (clock.py)
-    worst_one = max(3.0 * j.timeout_s * max(1, len(j.tests)) + 5.0 for j in jobs)
+    worst_one = max(3.0 * j.timeout_s * max(1, j.n_tests()) + 5.0 for j in jobs)
     return max(settings.request_timeout_s, worst_one)
