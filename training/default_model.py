@@ -1,6 +1,7 @@
 """The built-in default reward model: built on first use, cached under CODEREWARD_HOME.
 
-`python -m training.default_model [--force] [--base minilm]` (run by `make serve`): when
+`python -m training.default_model [--force] [--base minilm] [--problems K]` (run by
+`make serve`; `--problems`/CODEREWARD_DEFAULT_PROBLEMS builds a small recipe): when
 $CODEREWARD_HOME/default-model is missing or stale (its build key — a hash of the bundled
 problem files, this build recipe and the executor version — differs), build it:
 bundled problems → mutation candidates → sandbox pass rates → AceCoder pairs → then, by
@@ -270,14 +271,28 @@ def ensure(*, force: bool = False, progress: bool = True,
     return target
 
 
+def _env_problems() -> int:
+    """CODEREWARD_DEFAULT_PROBLEMS: the small-recipe size (CI smoke builds use a few)."""
+    raw = os.environ.get("CODEREWARD_DEFAULT_PROBLEMS", "").strip()
+    try:
+        return int(raw or 0)
+    except ValueError:
+        raise SystemExit(f"CODEREWARD_DEFAULT_PROBLEMS={raw!r}: expected a whole number"
+                         ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="rebuild even when fresh")
     ap.add_argument("--check", action="store_true", help="exit 1 when missing or stale")
     ap.add_argument("--base", choices=sorted(MODEL_NAMES), default=DefaultRecipe.base,
                     help="smollm2: likelihood reward (default); minilm: BT-trained encoder")
+    ap.add_argument("--problems", type=int, default=_env_problems(), metavar="K",
+                    help="small recipe: the first K bundled problems only (0: all; default "
+                         "$CODEREWARD_DEFAULT_PROBLEMS or 0). A separate build key, so a "
+                         "small model never stands in for the full one")
     args = ap.parse_args(argv)
-    recipe = DefaultRecipe(base=args.base)
+    recipe = DefaultRecipe(base=args.base, problems_limit=max(0, args.problems))
     if args.check:
         fresh = is_fresh(model_dir(), build_key(recipe))
         print(f"{model_dir()}: {'fresh' if fresh else 'missing or stale'}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,16 +52,22 @@ def run_jobs(executor: Executor, jobs: list[Job], *, workers: int, desc: str = "
     unique: dict[str, Job] = {}
     for j in jobs:
         unique.setdefault(j.job_id(), j)
+    positions: dict[str, list[int]] = {}
+    for i, j in enumerate(jobs):
+        positions.setdefault(j.job_id(), []).append(i)
     results: dict[str, JobResult] = {}
+    # the bar advances as programs finish (not in job order: one slow program early on
+    # would freeze it and make its rate and ETA meaningless)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             tqdm(total=len(jobs), desc=desc, unit="prog", disable=not progress) as bar:
-        futs = {k: pool.submit(executor.run, j) for k, j in unique.items()}
-        for i, j in enumerate(jobs):
-            key = j.job_id()
-            results[key] = futs[key].result()
-            if on_result is not None:
-                on_result(i, results[key])
-            bar.update(1)
+        futs = {pool.submit(executor.run, j): k for k, j in unique.items()}
+        for fut in as_completed(futs):
+            key = futs[fut]
+            results[key] = fut.result()
+            for i in positions[key]:
+                if on_result is not None:
+                    on_result(i, results[key])
+            bar.update(len(positions[key]))
     return [results[j.job_id()] for j in jobs]
 
 
