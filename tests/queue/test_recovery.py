@@ -51,10 +51,13 @@ async def test_kill9_mid_batch_loses_no_job_and_mixes_no_result(
         tasks = [asyncio.create_task(sandbox.execute(b, deadline_s=240)) for b in batches]
         await _until(lambda: victim.metric("codereward_worker_jobs_total") >= 40)
         # freeze the victim first, so the jobs counted as pending are the ones the kill leaves
-        # (a running worker may ack everything between a look at the PEL and the kill)
+        # (a running worker may ack everything between a look at the PEL and the kill); then let
+        # Redis run what the victim had already sent (an ack in flight when the stop landed)
+        # before counting, or a job it acked is counted as orphaned and is never reclaimed
         deadline = time.monotonic() + 60
         while True:
             os.kill(victim.proc.pid, signal.SIGSTOP)
+            await asyncio.sleep(0.3)
             orphaned = len(_pending(rdb, victim.name))
             if orphaned > 0 or time.monotonic() > deadline:
                 break
