@@ -6,9 +6,9 @@ import json
 import logging
 
 from sandbox_worker.logs import setup_logging
-from service.app import create_app
 from service.config import Settings
-from service.lifecycle import serve
+from service.http.app import create_app
+from service.http.lifecycle import serve
 
 log = logging.getLogger("codereward")
 

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=200_000, ge=16)  # any one text field
     request_timeout_s: float = Field(default=120.0, gt=0)  # deadline for one request (504)
 
-    # --- /get_reward (RL trainers); formulas in service/reward.py ---
+    # --- /get_reward (RL trainers); formulas in service/rewards/modes.py ---
     reward_mode: Literal["rm", "tests", "hybrid"] = "hybrid"  # when the request names none
     reward_tests_weight: float = 1.0  # hybrid: weight of the pass rate
     reward_rm_weight: float = 0.5  # hybrid: weight of the model term

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from tests.deploy.kustomize import render
 from tests.servers import run_uvicorn
 

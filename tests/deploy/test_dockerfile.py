@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def test_every_copy_source_is_in_the_build_context() -> None:
 def test_dockerignore_keeps_junk_out() -> None:
     assert dockerignored(".venv/bin/python")
     assert dockerignored("service/__pycache__/app.cpython-311.pyc")
-    assert not dockerignored("service/app.py")
+    assert not dockerignored("service/http/app.py")
 
 
 def test_stage_bases_are_known() -> None:

@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
-from service.app import create_app
+from service.http.app import create_app
 from tests.deploy.conftest import app_settings
 from tests.servers import run_uvicorn
 

@@ -13,8 +13,8 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import ValidationError
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from tests.deploy.conftest import K8S, OVERLAYS, kubectl_render
 from tests.deploy.kustomize import render
 

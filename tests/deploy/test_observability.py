@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from sandbox_worker.worker import WorkerMetrics
 from service.config import Settings
+from service.execution.redis_sandbox import RedisSandbox
 from service.metrics import Metrics
-from service.redis_sandbox import RedisSandbox
-from service.scoring_metrics import ScoringMetrics
+from service.scoring.metrics import ScoringMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 # labels Prometheus adds at scrape time (kubernetes_sd relabelling) or histograms carry

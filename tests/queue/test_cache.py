@@ -9,8 +9,8 @@ import redis
 
 from sandbox_worker import protocol
 from sandbox_worker.protocol import Job, RunStatus
+from service.execution.redis_sandbox import RedisSandbox
 from service.metrics import Metrics
-from service.redis_sandbox import RedisSandbox
 from tests.queue.conftest import WorkerProc
 from tests.servers import RedisServer
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from tests.queue.conftest import ReadyRegistry, WorkerProc, queue_settings
 from tests.sandbox.test_honest import HONEST as SANDBOX_HONEST
 from tests.sandbox.test_hostile import ATTACKS as SANDBOX_ATTACKS

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from sandbox_worker.protocol import Job
-from service.app import create_app
 from service.errors import DeadlineExceeded, Overloaded
+from service.execution.redis_sandbox import RedisSandbox
+from service.http.app import create_app
 from service.metrics import Metrics
-from service.redis_sandbox import RedisSandbox
 from tests.queue.conftest import ReadyRegistry, WorkerProc, queue_settings
 from tests.servers import RedisServer, run_uvicorn
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from sandbox_worker.protocol import Job
 from sandbox_worker.protocol import TestStatus as Status
+from service.execution.redis_sandbox import RedisSandbox
 from service.metrics import Metrics
-from service.redis_sandbox import RedisSandbox
 from tests.queue.conftest import WorkerProc
 from tests.servers import RedisServer
 

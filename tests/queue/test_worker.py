@@ -13,8 +13,8 @@ from sandbox_worker import protocol
 from sandbox_worker.config import WorkerSettings
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 from sandbox_worker.worker import Worker
+from service.execution.redis_sandbox import RedisSandbox
 from service.metrics import Metrics
-from service.redis_sandbox import RedisSandbox
 from tests.servers import RedisServer
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from tests.servers import run_uvicorn
 
 # HumanEval-style problem with a correct and a wrong solution

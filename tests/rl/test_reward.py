@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.config import Settings
 from service.errors import Unprocessable
-from service.reward import parse_tests
+from service.http.app import create_app
+from service.rewards.modes import parse_tests
 from tests.rl.fakes import FakeRegistry, PassIfDefined
 
 PROMPT = "<|im_start|>user\nWrite add(a, b).<|im_end|>\n<|im_start|>assistant\n"

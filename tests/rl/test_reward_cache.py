@@ -9,7 +9,7 @@ import pytest
 from sandbox_worker import protocol as proto
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 from service.errors import DeadlineExceeded, NotReady
-from service.reward_cache import VerdictCache
+from service.rewards.cache import VerdictCache
 
 
 def _job(code: str) -> Job:

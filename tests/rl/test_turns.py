@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.turns import ChatFormat, split_turns
+from service.rewards.turns import ChatFormat, split_turns
 
 QWEN_PROMPT = ("<|im_start|>system\nYou are Qwen.<|im_end|>\n<|im_start|>user\nWrite add(a, b)."
                "<|im_end|>\n<|im_start|>assistant\n")

@@ -9,10 +9,10 @@ import pytest
 
 from sandbox_worker.bench import humaneval_programs
 from sandbox_worker.executor import Executor
-from service.app import create_app
 from service.config import Settings
+from service.execution.sandbox import LocalSandbox
+from service.http.app import create_app
 from service.metrics import Metrics
-from service.sandbox import LocalSandbox
 from tests.servers import run_uvicorn
 from tests.service.fakes import FakeRegistry
 

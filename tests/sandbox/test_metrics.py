@@ -5,8 +5,8 @@ from __future__ import annotations
 from sandbox_worker.protocol import JobResult, RunStatus
 from sandbox_worker.protocol import TestStatus as Status
 from sandbox_worker.protocol import TestVerdict as Verdict
+from service.execution.sandbox import record_results
 from service.metrics import Metrics
-from service.sandbox import record_results
 
 
 def test_record_results_counts_runs_and_tests_by_status() -> None:

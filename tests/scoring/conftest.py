@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from sandbox_worker.protocol import Job, JobResult, RunStatus, TestStatus, TestVerdict
-from service.engines.base import Encoded, LoadOptions, ModelInfo
 from service.metrics import Metrics
-from service.models import BatchLimits, ModelRegistry
-from service.scoring_metrics import ScoringMetrics
+from service.scoring.engines.base import Encoded, LoadOptions, ModelInfo
+from service.scoring.metrics import ScoringMetrics
+from service.scoring.models import BatchLimits, ModelRegistry
 
 
 class FakeEngine:

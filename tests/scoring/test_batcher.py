@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from service.batcher import Batcher, _Entry, _Request, batch_cost, select_batch
-from service.engines.base import Encoded
 from service.errors import Overloaded
 from service.metrics import Metrics
-from service.scoring_metrics import ScoringMetrics
+from service.scoring.batcher import Batcher, _Entry, _Request, batch_cost, select_batch
+from service.scoring.engines.base import Encoded
+from service.scoring.metrics import ScoringMetrics
 from tests.scoring.conftest import FakeEngine
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from service.chat import ItemEncoder, as_messages, plain_pair
+from service.scoring.chat import ItemEncoder, as_messages, plain_pair
 
 CHAT = as_messages("Write add(a, b).", "def add(a, b):\n    return a + b")
 

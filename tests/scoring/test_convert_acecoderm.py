@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-from service.chat import ItemEncoder, as_messages
-from service.engines.torch import TorchEngine
+from service.scoring.chat import ItemEncoder, as_messages
+from service.scoring.engines.torch import TorchEngine
 from tests.model_builders import build_byte_tokenizer
 from tests.scoring.conftest import load_options
 from training.convert_acecoderm import main as convert_main

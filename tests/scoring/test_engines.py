@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.chat import ItemEncoder
-from service.engines.torch import TorchEngine
-from service.models import BatchLimits, ModelRegistry
+from service.scoring.chat import ItemEncoder
+from service.scoring.engines.torch import TorchEngine
+from service.scoring.models import BatchLimits, ModelRegistry
 from tests.scoring.conftest import load_options
 
 TOL = 1e-3  # fp32 contract (API.md)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from service.chat import ItemEncoder, as_messages
-from service.engines.base import LoadOptions
-from service.engines.torch import TorchEngine
+from service.scoring.chat import ItemEncoder, as_messages
+from service.scoring.engines.base import LoadOptions
+from service.scoring.engines.torch import TorchEngine
 from tests.scoring.conftest import load_options
 
 pytestmark = pytest.mark.gpu
@@ -41,7 +41,7 @@ def test_torch_cuda_matches_cpu(tiny_qwen2_dir: Path, dtype: str, tol: float) ->
 @needs_cuda
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM")
 def test_vllm_matches_torch(tiny_qwen2_dir: Path) -> None:
-    from service.engines.vllm import VllmEngine
+    from service.scoring.engines.vllm import VllmEngine
 
     opts = LoadOptions(name="vllm", path=tiny_qwen2_dir, device="cuda", dtype="float32",
                        max_length_tokens=2048)

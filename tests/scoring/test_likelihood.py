@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.app import create_app
-from service.chat import ItemEncoder, as_messages
 from service.config import Settings
-from service.engines.base import Encoded
-from service.engines.likelihood import LikelihoodEngine, collate
-from service.models import load_engine
+from service.http.app import create_app
+from service.scoring.chat import ItemEncoder, as_messages
+from service.scoring.engines.base import Encoded
+from service.scoring.engines.likelihood import LikelihoodEngine, collate
+from service.scoring.models import load_engine
 from tests.scoring.conftest import load_options
 from tests.scoring.test_service import wait_ready
 from tests.servers import run_uvicorn

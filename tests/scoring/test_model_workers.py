@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from service.batcher import Batcher
-from service.engines.base import Encoded
-from service.model_workers import DeviceWorkers
-from service.models import BatchLimits, ModelRegistry, device_workers
+from service.scoring.batcher import Batcher
+from service.scoring.engines.base import Encoded
+from service.scoring.model_workers import DeviceWorkers
+from service.scoring.models import BatchLimits, ModelRegistry, device_workers
 from tests.scoring.conftest import FakeEngine, load_options
 from tests.scoring.test_engines import TOL, mixed_items
 

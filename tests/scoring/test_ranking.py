@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from service.ranking import rank
+from service.scoring.ranking import rank
 
 
 def test_without_pass_rates_orders_by_score_ties_by_index() -> None:

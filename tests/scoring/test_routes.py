@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app import create_app
 from service.config import Settings
-from service.models import ModelRegistry
+from service.http.app import create_app
+from service.scoring.models import ModelRegistry
 from tests.scoring.conftest import PassRateSandbox
 
 ITEMS = [{"prompt": "Write add(a, b).", "response": "def add(a, b):\n    return a + b"},

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from service.metrics import Metrics
-from service.models import build_registry
+from service.scoring.models import build_registry
 from tests.servers import run_uvicorn
 
 

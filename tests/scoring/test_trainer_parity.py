@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.chat import ItemEncoder, as_messages
-from service.engines.torch import TorchEngine
+from service.scoring.chat import ItemEncoder, as_messages
+from service.scoring.engines.torch import TorchEngine
 from tests.scoring.conftest import load_options
 from training.model import load_model, load_tokenizer, score_texts
 

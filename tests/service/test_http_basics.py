@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from service.app import create_app
 from service.config import Settings
+from service.http.app import create_app
 from tests.service.fakes import FakeRegistry, FakeSandbox
 
 BODY = {"submissions": [{"id": "a", "code": "x = 1", "tests": ["assert True", "assert x == 2"]}]}

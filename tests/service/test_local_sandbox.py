@@ -12,8 +12,8 @@ import pytest
 
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 from service.errors import DeadlineExceeded, Overloaded
+from service.execution.sandbox import LocalSandbox
 from service.metrics import Metrics
-from service.sandbox import LocalSandbox
 
 
 class SlowExecutor:

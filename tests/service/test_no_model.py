@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sandbox_worker.executor import Executor
-from service.app import create_app
 from service.config import Settings
+from service.execution.sandbox import LocalSandbox
+from service.http.app import create_app
 from service.metrics import Metrics
-from service.models import model_paths
-from service.sandbox import LocalSandbox
+from service.scoring.models import model_paths
 
 GOOD = "def add(a, b):\n    return a + b"
 TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]

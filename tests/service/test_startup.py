@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from sandbox_worker.startup import UnisolatedRefused, start_executor
-from service.app import build_sandbox
 from service.config import Settings
+from service.http.app import build_sandbox
 from service.metrics import Metrics
 
 

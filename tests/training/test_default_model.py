@@ -64,7 +64,7 @@ def test_tiny_build_is_cached_and_served(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     # the service finds it under CODEREWARD_HOME and loads it by its metadata name
     from service.config import Settings
-    from service.models import model_paths
+    from service.scoring.models import model_paths
 
     (name, found), = model_paths(Settings(home=tmp_path))
     assert found == path and name == dm.MODEL_NAMES["minilm"]
@@ -89,10 +89,10 @@ def test_tiny_likelihood_build_is_calibrated_and_served(monkeypatch: pytest.Monk
     assert dm.ensure(recipe=recipe, progress=False) == path  # fresh: not rebuilt
 
     # the service loads it with its likelihood engine; the references outscore their mutants
-    from service.chat import ItemEncoder, as_messages
     from service.config import Settings
-    from service.engines.base import LoadOptions
-    from service.models import load_engine, model_paths
+    from service.scoring.chat import ItemEncoder, as_messages
+    from service.scoring.engines.base import LoadOptions
+    from service.scoring.models import load_engine, model_paths
 
     (name, found), = model_paths(Settings(home=tmp_path))
     engine = load_engine(LoadOptions(name=name, path=found, device="cpu", dtype="float32",

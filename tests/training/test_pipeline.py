@@ -106,9 +106,9 @@ def test_train_resume_export_and_load(pipeline: dict, tiny_model_dir: Path, tmp_
     assert plain == pytest.approx(ours, abs=1e-4)
 
     # the service's own loader and encoder (helper B's code) score it the same way
-    from service.chat import ItemEncoder
-    from service.engines.base import LoadOptions
-    from service.engines.torch import TorchEngine
+    from service.scoring.chat import ItemEncoder
+    from service.scoring.engines.base import LoadOptions
+    from service.scoring.engines.torch import TorchEngine
 
     engine = TorchEngine(LoadOptions(name="t", path=out, device="cpu", dtype="float32",
                                      max_length_tokens=2048))

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.config import Settings
 from service.errors import NotReady, TooLarge, Unprocessable
-from service.reward import RewardMode, ScoreFn, compute_rewards
-from service.reward_cache import VerdictCache
-from service.sandbox import SandboxBackend
-from service.turns import split_turns
+from service.execution.sandbox import SandboxBackend
+from service.rewards.cache import VerdictCache
+from service.rewards.modes import RewardMode, ScoreFn, compute_rewards
+from service.rewards.turns import split_turns
 
 router = APIRouter()
 

@@ -28,10 +28,9 @@ from sandbox_worker.extract import extract_code
 from sandbox_worker.protocol import Job, JobResult
 from service.config import Settings
 from service.errors import Unprocessable
-from service.execution import build_jobs, deadline_for
-from service.reward_cache import VerdictCache
-from service.sandbox import SandboxBackend
-from service.turns import Conversation
+from service.execution import SandboxBackend, build_jobs, deadline_for
+from service.rewards.cache import VerdictCache
+from service.rewards.turns import Conversation
 
 # scores a batch of chat-message lists, in order (the model registry's Scorer.score)
 ScoreFn = Callable[[Sequence[list[dict[str, str]]]], Awaitable[list[float]]]

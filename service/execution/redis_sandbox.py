@@ -31,8 +31,8 @@ from sandbox_worker.protocol import Job, JobEnvelope, JobResult, ResultEnvelope
 from sandbox_worker.queue import SUBMIT_LUA, QueueKeys
 from service.config import Settings
 from service.errors import DeadlineExceeded, NotReady, Overloaded, ServiceError, Unprocessable
+from service.execution.sandbox import record_results
 from service.metrics import Metrics
-from service.sandbox import record_results
 
 log = logging.getLogger("codereward.sandbox.redis")
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.config import Settings
+from service.execution.sandbox import SandboxBackend
 from service.metrics import Metrics
-from service.sandbox import SandboxBackend
 
 
 async def _settings(request: Request) -> Settings:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import SandboxDep, SettingsDep
-from service.execution import build_jobs, deadline_for
-from service.schemas import ExecuteRequest, ExecuteResponse, SubmissionResult
+from service.execution.jobs import build_jobs, deadline_for
+from service.http.deps import SandboxDep, SettingsDep
+from service.http.schemas import ExecuteRequest, ExecuteResponse, SubmissionResult
 
 router = APIRouter()
 

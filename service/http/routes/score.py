@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from service.deps import SettingsDep
-from service.routes.models import RegistryDep, set_timing_headers
-from service.scoring_schemas import ScoreRequest, ScoreResponse, Usage, check_score
+from service.http.deps import SettingsDep
+from service.http.routes.models import RegistryDep, set_timing_headers
+from service.http.scoring_schemas import ScoreRequest, ScoreResponse, Usage, check_score
 
 router = APIRouter()
 

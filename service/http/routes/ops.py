@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.deps import MetricsDep, SandboxDep
+from service.http.deps import MetricsDep, SandboxDep
 
 router = APIRouter()
 

@@ -13,20 +13,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sandbox_worker.startup import start_executor
-from service.access import AccessLogMiddleware
-from service.auth import check_api_key
 from service.config import Settings
 from service.errors import ServiceError
-from service.lifecycle import DrainMiddleware, InFlight, warm_up
+from service.execution.redis_sandbox import RedisSandbox
+from service.execution.sandbox import LocalSandbox, SandboxBackend
+from service.http.access import AccessLogMiddleware
+from service.http.auth import check_api_key
+from service.http.lifecycle import DrainMiddleware, InFlight, warm_up
+from service.http.middleware import RequestContextMiddleware
+from service.http.routes import execute, ops, rerank, score
+from service.http.routes import models as models_route
+from service.http.routes import reward as reward_route
+from service.http.schemas import ErrorBody
 from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware
-from service.models import ModelRegistry, build_registry
-from service.redis_sandbox import RedisSandbox
-from service.routes import execute, ops, rerank, score
-from service.routes import models as models_route
-from service.routes import reward as reward_route
-from service.sandbox import LocalSandbox, SandboxBackend
-from service.schemas import ErrorBody
+from service.scoring.models import ModelRegistry, build_registry
 
 log = logging.getLogger("codereward.app")
 

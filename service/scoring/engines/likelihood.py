@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from service.engines.base import Encoded, LoadOptions
-from service.engines.torch import open_checkpoint, pad_id_of, torch_model_info
+from service.scoring.engines.base import Encoded, LoadOptions
+from service.scoring.engines.torch import open_checkpoint, pad_id_of, torch_model_info
 
 REWARD_KIND = "mean_logprob"
 # positions per LM-head matmul: (chunk, vocab) fp32 logits stay ~200 MB at a 49k vocabulary

@@ -21,8 +21,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.engines.base import Encoded
 from service.errors import Unprocessable
+from service.scoring.engines.base import Encoded
 
 Message = Mapping[str, str]
 ScoreItem = Sequence[Message]

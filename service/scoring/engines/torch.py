@@ -10,8 +10,14 @@ from typing import Any
 
 import torch
 
-from service.engines.base import Encoded, LoadOptions, ModelInfo, model_max_length, read_metadata
-from service.engines.packed import PackedBatch, PackedBert, pack, supports_packing
+from service.scoring.engines.base import (
+    Encoded,
+    LoadOptions,
+    ModelInfo,
+    model_max_length,
+    read_metadata,
+)
+from service.scoring.engines.packed import PackedBatch, PackedBert, pack, supports_packing
 
 log = logging.getLogger("codereward.engines.torch")
 

@@ -7,18 +7,18 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 
 from sandbox_worker.protocol import JobResult
-from service.deps import SandboxDep, SettingsDep
-from service.execution import build_jobs, deadline_for
-from service.models import ScoreOutcome
-from service.ranking import rank
-from service.routes.models import RegistryDep, set_timing_headers
-from service.scoring_schemas import (
+from service.execution.jobs import build_jobs, deadline_for
+from service.http.deps import SandboxDep, SettingsDep
+from service.http.routes.models import RegistryDep, set_timing_headers
+from service.http.scoring_schemas import (
     RerankRequest,
     RerankResponse,
     RerankResult,
     Usage,
     check_rerank,
 )
+from service.scoring.models import ScoreOutcome
+from service.scoring.ranking import rank
 
 router = APIRouter()
 

@@ -7,7 +7,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from service.engines.base import Encoded, LoadOptions, ModelInfo, model_max_length, read_metadata
+from service.scoring.engines.base import (
+    Encoded,
+    LoadOptions,
+    ModelInfo,
+    model_max_length,
+    read_metadata,
+)
 
 log = logging.getLogger("codereward.engines.vllm")
 

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.engines.base import Encoded, Engine
 from service.errors import NotReady, Overloaded
-from service.model_workers import DeviceWorkers
-from service.scoring_metrics import ScoringMetrics
+from service.scoring.engines.base import Encoded, Engine
+from service.scoring.metrics import ScoringMetrics
+from service.scoring.model_workers import DeviceWorkers
 
 log = logging.getLogger("codereward.batcher")
 

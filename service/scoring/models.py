@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.batcher import Batcher, DisconnectCheck
-from service.chat import ItemEncoder, ScoreItem
 from service.config import Settings
-from service.engines.base import Encoded, Engine, LoadOptions, ModelInfo, read_metadata
 from service.errors import NotFound, NotReady
 from service.metrics import Metrics
-from service.model_workers import DeviceWorkers
-from service.scoring_metrics import ScoringMetrics
+from service.scoring.batcher import Batcher, DisconnectCheck
+from service.scoring.chat import ItemEncoder, ScoreItem
+from service.scoring.engines.base import Encoded, Engine, LoadOptions, ModelInfo, read_metadata
+from service.scoring.metrics import ScoringMetrics
+from service.scoring.model_workers import DeviceWorkers
 
 log = logging.getLogger("codereward.models")
 
@@ -97,17 +97,17 @@ class BatchLimits:
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
     """Load one checkpoint with the named backend ("torch" or "vllm")."""
-    from service.engines.likelihood import LikelihoodEngine, is_likelihood_model
+    from service.scoring.engines.likelihood import LikelihoodEngine, is_likelihood_model
 
     if is_likelihood_model(read_metadata(opts.path)):
         if backend == "vllm":  # vLLM's pooling runner returns no per-token log-probabilities
             log.info("likelihood model: loaded with torch, not vllm", extra={"model": opts.name})
         return LikelihoodEngine(opts)
     if backend == "vllm":
-        from service.engines.vllm import VllmEngine
+        from service.scoring.engines.vllm import VllmEngine
 
         return VllmEngine(opts)
-    from service.engines.torch import TorchEngine
+    from service.scoring.engines.torch import TorchEngine
 
     return TorchEngine(opts)
 

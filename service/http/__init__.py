@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, routes, middleware, auth, wire schemas (API.md)."""

@@ -1,0 +1,1 @@
+"""Scoring: reward-model registry, cross-request batcher, engines, chat rendering, ranking."""
