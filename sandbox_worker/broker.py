@@ -32,6 +32,10 @@ class Channel(Protocol):
 
     def frame(self, deadline: float) -> Any: ...
 
+    def exited(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
 
 Ask = Callable[[Hole, dict[str, Any]], Any]  # program part, encoded env -> encoded value
 
@@ -63,3 +67,37 @@ def evaluate(skel: Skeleton, helper: Channel, ask: Ask, deadline: float,
     if not msg.get("ok"):
         raise Raised(cut(msg.get("x")), cut(msg.get("e")))
     return values.decode(msg.get("v"))
+
+
+class CleanChild:
+    """The job's clean child: it never loads the program and evaluates skeletons (whole
+    asserts, and expected sides the service cannot compute, such as `'abc'.upper()`: a
+    program that took over its own child could answer those with anything). Started on
+    first need by `load`, replaced when it ended, shared by the job's tests."""
+
+    def __init__(self, load: Callable[[], Channel]) -> None:
+        self.load = load
+        self.child: Channel | None = None
+
+    def _get(self) -> Channel:
+        if self.child is not None and not self.child.exited():
+            return self.child
+        self.drop()
+        self.child = self.load()
+        return self.child
+
+    def drop(self) -> None:
+        if self.child is not None:
+            self.child.kill()
+            self.child = None
+
+    def skeleton(self, skel: Skeleton, ask: Ask, deadline: float,
+                 cut: Callable[[object], str]) -> Any:
+        helper = self._get()
+        try:
+            return evaluate(skel, helper, ask, deadline, cut)
+        except Raised:
+            raise
+        except BaseException:
+            self.drop()  # it may be mid-request
+            raise

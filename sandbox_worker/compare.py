@@ -5,6 +5,10 @@ evaluates only the hole and sends its value as plain data; the comparison, and e
 that mixes a program value with a test constant (comparisons, arithmetic, `abs`, `round`,
 `math.isclose`, `isinstance`, ...), runs here on that plain data. So the program never sees the
 expected value, and no `__eq__`, `__sub__` or patched builtin of the program takes part.
+Which names are the test's (trusted builtins and modules) and which the program's is the
+rule in names.py. Asserts that need more than safe_ops (comprehensions over program values,
+key functions, `re`, `numpy`, ...) become a `Skeleton`, evaluated in a clean child that never
+loaded the program, its program parts brokered to the program's child (broker.py).
 First `unroll.flatten` turns `def check(candidate)` + `check(f)` and loops over constants into
 top-level asserts. Statements left over (set-up lines, other loops, helpers) run in the child.
 Asserts nested in them that are one comparison (`assert a == b`, `<`, `in`, ...) are

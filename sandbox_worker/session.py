@@ -152,42 +152,12 @@ def _judge_assert(node: compare.Node, fetch: compare.Fetch) -> TestVerdict | Non
     return TestVerdict(status=TestStatus.FAILED, error=_cut(why or "AssertionError"))
 
 
-class _Clean:
-    """The job's clean child: it never loads the program, evaluates skeletons (broker.py:
-    whole asserts, and expected sides this process cannot compute, such as `'abc'.upper()`:
-    a program that took over its own child could answer those with anything), and is
-    spawned on first need."""
-
-    def __init__(self, spawn: Callable[[], Child], job: Job) -> None:
-        self.spawn, self.job = spawn, job
-        self.child: Child | None = None
-
-    def _get(self) -> Child:
-        if self.child is not None and not self.child.exited():
-            return self.child
-        if self.child is not None:
-            self.drop()
-        helper, status, _ = _load(self.spawn, self.job.model_copy(update={"code": ""}))
-        if helper is None:
-            raise (wire.Deadline if status is RunStatus.TIMEOUT else wire.WireError)(
-                status.value)
-        self.child = helper
-        return helper
-
-    def drop(self) -> None:
-        if self.child is not None:
-            self.child.kill()
-            self.child = None
-
-    def skeleton(self, skel: compare.Skeleton, ask: broker.Ask, deadline: float) -> Any:
-        helper = self._get()
-        try:
-            return broker.evaluate(skel, helper, ask, deadline, _cut)
-        except ChildRaised:
-            raise
-        except BaseException:
-            self.drop()  # it may be mid-request
-            raise
+def _load_clean(spawn: Callable[[], Child], job: Job) -> Child:
+    """A fresh child with no program: the job's clean child (broker.CleanChild)."""
+    helper, status, _ = _load(spawn, job.model_copy(update={"code": ""}))
+    if helper is None:
+        raise (wire.Deadline if status is RunStatus.TIMEOUT else wire.WireError)(status.value)
+    return helper
 
 
 def _checked(ask: broker.Ask, hole: compare.Hole, env: dict[str, Any]) -> Any:
@@ -208,7 +178,7 @@ def _checked_no_holes(hole: compare.Hole, env: dict[str, Any]) -> Any:
 
 
 def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
-           clean: _Clean | None = None) -> TestVerdict:
+           clean: broker.CleanChild | None = None) -> TestVerdict:
     ns = "l" if plan.local else "g"
 
     def ask(hole: compare.Hole, env: dict[str, Any]) -> Any:
@@ -224,9 +194,10 @@ def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
         if isinstance(node, compare.Skeleton):
             if clean is None:
                 raise ValueError("this test needs a clean child")
-            return clean.skeleton(node, functools.partial(_checked, ask), deadline)
+            return clean.skeleton(node, functools.partial(_checked, ask), deadline, _cut)
         if node.clean and clean is not None:  # program-independent: never the program's child
-            return clean.skeleton(compare.Skeleton(node.src, ()), _checked_no_holes, deadline)
+            return clean.skeleton(compare.Skeleton(node.src, ()), _checked_no_holes, deadline,
+                                  _cut)
         return _decoded(ask(node, {}))
 
     for kind, step in plan.steps:
@@ -255,7 +226,7 @@ _ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
 
 
 def _one_test(child: Child, index: int, plan: compare.Plan, timeout_s: float,
-              clean: _Clean | None = None) -> tuple[TestVerdict, bool]:
+              clean: broker.CleanChild | None = None) -> tuple[TestVerdict, bool]:
     """Verdict of one test (one request per hole) and whether the child can go on."""
     if plan.error:
         return TestVerdict(status=TestStatus.ERROR, error=plan.error), True
@@ -346,7 +317,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     budget_end = time.monotonic() + STARVED_FACTOR * (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
     program = names.program_names(job.code)
     plans = [compare.make_plan(t, program.restrict(names.test_names(t))) for t in job.tests]
-    clean = _Clean(spawn, job)
+    clean = broker.CleanChild(functools.partial(_load_clean, spawn, job))
     first_run = _eager_run(plans, 0)
     pending = _Batch(0, plans[:first_run]) if first_run else None
     child, status, error = _load(spawn, job, pending.msg if pending else None)
