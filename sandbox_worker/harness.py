@@ -21,6 +21,40 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024  # program code + tests are far below this
 # Captured before any program runs: "clean" holes (program-independent expressions the
 # supervisor could not evaluate itself) see these builtins, not ones a program patched.
 _CLEAN_BUILTINS = dict(builtins.__dict__)
+_REAL_IMPORT = builtins.__import__
+# Test statements the child runs (set-up lines, loops it cannot unroll) import these as copies
+# made before the program loads: a program that replaces `sys.modules['math']` or patches
+# `math.isclose` in place does not change what a test's `import math` gets. (Only their
+# top-level names: a program can still patch a Python module's internals or classes; such
+# statements are the weak path, see README "What a test may trust".)
+_SNAPSHOT = ("math", "cmath", "operator", "itertools", "functools", "collections", "re",
+             "string", "heapq", "bisect", "statistics", "fractions", "decimal", "copy")
+
+
+def _copies() -> dict[str, types.ModuleType]:
+    out = {}
+    for name in _SNAPSHOT:
+        try:
+            module = _REAL_IMPORT(name)
+        except ImportError:
+            continue
+        twin = types.ModuleType(name)
+        twin.__dict__.update(module.__dict__)
+        out[name] = twin
+    return out
+
+
+_PRISTINE_MODULES = _copies()
+
+
+def _pristine_import(name: str, globals: Any = None, locals: Any = None,
+                     fromlist: Any = (), level: int = 0) -> Any:
+    if level == 0 and name in _PRISTINE_MODULES:
+        return _PRISTINE_MODULES[name]
+    return _REAL_IMPORT(name, globals, locals, fromlist, level)
+
+
+_TEST_BUILTINS = {**_CLEAN_BUILTINS, "__import__": _pristine_import}
 
 
 def describe(exc: BaseException) -> str:
@@ -88,20 +122,78 @@ def _observer(rfd: int, wfd: int) -> Any:
     return observe
 
 
+hole_hook = "__codereward_hole__"  # compare.HOLE_HOOK
+
+
+class HoleRaised(BaseException):
+    """A program part of a skeleton raised in the program's child (BaseException: nothing
+    in the test's expression may catch it)."""
+
+
+def _hole_asker(rfd: int, wfd: int) -> Any:
+    send, recv, encode, decode = wire.send, wire.recv, values.encode, values.decode
+
+    def ask(k: int, env: dict[str, Any]) -> Any:
+        """Value of the skeleton's k-th program part, evaluated in the program's child."""
+        send(wfd, {"hole": k, "env": {name: encode(v) for name, v in env.items()}})
+        reply = recv(rfd, max_bytes=MAX_REQUEST_BYTES)
+        if "e" in reply:
+            raise HoleRaised(str(reply["e"]))
+        return _revive(decode(reply["v"]))
+    return ask
+
+
+def _revive(value: Any) -> Any:
+    """A numpy array stand-in becomes an array again (only in a clean child, for the test's
+    own numpy calls: `np.allclose(f(x), y)`)."""
+    if isinstance(value, values.Obj) and value.cls == "numpy.ndarray":
+        import numpy
+        return numpy.array(value.fields.get("tolist"))
+    return value
+
+
+def _objecty(enc: Any) -> bool:
+    """An encoded program-defined object (not a numpy array), or a list/tuple/set of them."""
+    if not isinstance(enc, list) or not enc:
+        return False
+    if enc[0] == "x" or (enc[0] == "o" and enc[1] != "numpy.ndarray"):
+        return True
+    return enc[0] in ("l", "t", "s", "f") and any(_objecty(e) for e in enc[1:])
+
+
+def _scope(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
+    if req.get("hook"):  # a skeleton, in a child that never loaded a program
+        scope: dict[str, Any] = {"__builtins__": dict(_CLEAN_BUILTINS),
+                                 hole_hook: _hole_asker(rfd_wfd[0], rfd_wfd[1])}
+        for stmt in req.get("imports", []):
+            exec(compile(stmt, "<imports>", "exec"), scope)
+        return scope
+    if req.get("clean"):
+        return {"__builtins__": dict(_CLEAN_BUILTINS)}
+    scope = local if req.get("ns") == "l" else glb
+    env = req.get("env")
+    if env:  # a skeleton's comprehension variables, as plain values
+        scope = {**scope, **{str(k): values.decode(v) for k, v in env.items()}}
+    return scope
+
+
 def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     nonce = req["n"]
     try:
-        if req.get("clean"):
-            scope: dict[str, Any] = {"__builtins__": dict(_CLEAN_BUILTINS)}
-        else:
-            scope = local if req.get("ns") == "l" else glb
+        scope = _scope(req, glb, local)
         if req["op"] == "exec":
             scope[compare_hook] = _observer(rfd_wfd[0], rfd_wfd[1])
+            scope["__builtins__"] = dict(_TEST_BUILTINS)  # the program's functions keep theirs
             exec(compile(req["src"], "<test>", "exec"), scope)
             return {"n": nonce, "ok": True}
         value = eval(compile(req["src"], "<test>", "eval"), scope)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
-        return {"n": nonce, "ok": True, "v": values.encode(value)}
+        encoded = values.encode(value)
+        name = req.get("d")
+        if name and _objecty(encoded):  # `len(obj)`: the object's own __len__ decides
+            return {"n": nonce, "ok": True, "d": 1,
+                    "v": values.encode(_CLEAN_BUILTINS[str(name)](value))}
+        return {"n": nonce, "ok": True, "v": encoded}
     except BaseException as exc:
         return {"n": nonce, "ok": False, "x": type(exc).__name__[:80], "e": describe(exc)}
 

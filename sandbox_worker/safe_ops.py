@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sandbox_worker import values
+
 MAX_SEQ = 2_000_000  # longest sequence the trusted side builds or walks (= values.MAX_NODES:
 # a 20-byte `range` answer must not make the service build a 10M-item list, ~400 MB)
 MAX_INT_BITS = 1_000_000  # biggest int the trusted side computes
@@ -33,11 +35,21 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _isinstance(value: Any, cls: Any) -> bool:
+    """isinstance, where a program class (a decoded stand-in) matches objects of that class."""
+    if isinstance(cls, tuple):
+        return any(_isinstance(value, c) for c in cls)
+    if isinstance(cls, values.Obj) and cls.cls.startswith("class "):
+        name = cls.cls[len("class "):]
+        return isinstance(value, values.Obj) and value.cls in (name, f"enum {name}")
+    return isinstance(value, cls)
+
+
 _PLAIN_FUNCS: dict[str, Callable[..., Any]] = {
         "abs": abs, "round": round, "len": len, "sorted": sorted, "set": set,
         "frozenset": frozenset, "list": list, "tuple": tuple, "dict": dict, "sum": sum,
         "min": min, "max": max, "all": all, "any": any, "bool": bool, "int": int,
-        "float": float, "str": str, "range": range, "isinstance": isinstance, "type": type,
+        "float": float, "str": str, "range": range, "isinstance": _isinstance, "type": type,
         "complex": complex, "isclose": math.isclose, "math.isclose": math.isclose,
         "math.sqrt": math.sqrt, "math.fabs": math.fabs, "math.floor": math.floor,
         "math.ceil": math.ceil, "math.isnan": math.isnan, "math.isinf": math.isinf,

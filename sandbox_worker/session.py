@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox_worker import compare, observe, values, wire
+from sandbox_worker import broker, compare, names, observe, values, wire
 from sandbox_worker.clock import STARVED_FACTOR, StarvationClock, host_pid
 from sandbox_worker.protocol import Job, JobResult, RunStatus, TestStatus, TestVerdict
 
@@ -46,6 +46,10 @@ class Child:
         """Next frame; the deadline moves on while a busy host starves the child."""
         until = self.clock.wait(self.resp_r, deadline)
         return wire.recv(self.resp_r, max_bytes=MAX_ANSWER_BYTES, deadline=until)
+
+    def frame(self, deadline: float) -> Any:
+        """Next frame, whatever it is (the broker reads a clean child's questions)."""
+        return self._recv(deadline)
 
     def exited(self) -> bool:
         """True when the child process has already ended (its pidfd is readable)."""
@@ -94,12 +98,7 @@ class Child:
             os.close(fd)
 
 
-class ChildRaised(Exception):
-    """The child answered that evaluation raised; `name` is the exception type."""
-
-    def __init__(self, name: str, text: str) -> None:
-        super().__init__(text)
-        self.name, self.text = name, text
+ChildRaised = broker.Raised  # the child answered that evaluation raised
 
 
 def _cut(text: object) -> str:
@@ -140,7 +139,7 @@ def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = No
     return None, RunStatus.KILLED, "program broke the harness protocol"
 
 
-def _judge_assert(node: compare.Node, fetch: Callable[[compare.Hole], Any]) -> TestVerdict | None:
+def _judge_assert(node: compare.Node, fetch: compare.Fetch) -> TestVerdict | None:
     """A failing verdict for one assert skeleton, or None when it held."""
     try:
         outcome, why = compare.judge(node, fetch)
@@ -153,39 +152,53 @@ def _judge_assert(node: compare.Node, fetch: Callable[[compare.Hole], Any]) -> T
     return TestVerdict(status=TestStatus.FAILED, error=_cut(why or "AssertionError"))
 
 
-Clean = Callable[[compare.Hole], Any]
-
-
-def _clean_value(spawn: Callable[[], Child], job: Job, hole: compare.Hole) -> Any:
-    """Value of a program-independent hole (an expected side such as `'abc'.upper()`),
-    computed in a fresh child that never loaded the program: a program that took over its
-    own harness could otherwise answer it with whatever it returned itself."""
-    bare = job.model_copy(update={"code": "", "tests": []})
-    helper, status, _ = _load(spawn, bare)
+def _load_clean(spawn: Callable[[], Child], job: Job) -> Child:
+    """A fresh child with no program: the job's clean child (broker.CleanChild)."""
+    helper, status, _ = _load(spawn, job.model_copy(update={"code": ""}))
     if helper is None:
         raise (wire.Deadline if status is RunStatus.TIMEOUT else wire.WireError)(status.value)
-    try:
-        answer = helper.request({"op": "eval", "src": hole.src, "clean": True, "ns": "g",
-                                 "t": 0}, helper.clock.start(job.timeout_s))
-    finally:
-        helper.kill()
-    if not answer.get("ok"):
-        raise ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
-    return values.decode(answer.get("v"))
+    return helper
+
+
+def _checked(ask: broker.Ask, hole: compare.Hole, env: dict[str, Any]) -> Any:
+    """A program part's encoded value, decoded here first (it must be valid plain data)."""
+    value = ask(hole, env).get("v")
+    values.decode(value)
+    return value
+
+
+def _decoded(answer: dict[str, Any]) -> Any:
+    """A hole's value; `Applied` when the child applied the hole's dispatch builtin."""
+    value = values.decode(answer.get("v"))
+    return compare.Applied(value) if answer.get("d") else value
+
+
+def _checked_no_holes(hole: compare.Hole, env: dict[str, Any]) -> Any:
+    raise wire.WireError("a skeleton without holes asked for one")
 
 
 def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
-           clean: Clean | None = None) -> TestVerdict:
+           clean: broker.CleanChild | None = None) -> TestVerdict:
     ns = "l" if plan.local else "g"
 
-    def fetch(hole: compare.Hole) -> Any:
-        if hole.clean and clean is not None:
-            return clean(hole)
-        answer = child.request({"op": "eval", "src": hole.src, "clean": hole.clean,
-                                "ns": ns, "t": index}, deadline)
+    def ask(hole: compare.Hole, env: dict[str, Any]) -> Any:
+        msg = {"op": "eval", "src": hole.src, "clean": hole.clean, "ns": ns, "t": index}
+        if hole.dispatch:
+            msg["d"] = hole.dispatch
+        answer = child.request({**msg, "env": env} if env else msg, deadline)
         if not answer.get("ok"):
             raise ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
-        return values.decode(answer.get("v"))
+        return answer
+
+    def fetch(node: compare.Hole | compare.Skeleton) -> Any:
+        if isinstance(node, compare.Skeleton):
+            if clean is None:
+                raise ValueError("this test needs a clean child")
+            return clean.skeleton(node, functools.partial(_checked, ask), deadline, _cut)
+        if node.clean and clean is not None:  # program-independent: never the program's child
+            return clean.skeleton(compare.Skeleton(node.src, ()), _checked_no_holes, deadline,
+                                  _cut)
+        return _decoded(ask(node, {}))
 
     for kind, step in plan.steps:
         if kind == "exec":
@@ -213,7 +226,7 @@ _ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
 
 
 def _one_test(child: Child, index: int, plan: compare.Plan, timeout_s: float,
-              clean: Clean | None = None) -> tuple[TestVerdict, bool]:
+              clean: broker.CleanChild | None = None) -> tuple[TestVerdict, bool]:
     """Verdict of one test (one request per hole) and whether the child can go on."""
     if plan.error:
         return TestVerdict(status=TestStatus.ERROR, error=plan.error), True
@@ -237,7 +250,8 @@ class _Batch:
         self.per_test = [compare.eager_holes(p) or [] for p in plans]
         self.nonces = [[secrets.token_hex(8) for _ in holes] for holes in self.per_test]
         self.msg = {"op": "batch", "items": [
-            {"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n}
+            {"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n,
+             **({"d": h.dispatch} if h.dispatch else {})}
             for k, holes in enumerate(self.per_test)
             for h, n in zip(holes, self.nonces[k], strict=True)]}
 
@@ -264,7 +278,7 @@ def _batch(child: Child, batch: _Batch, timeout_s: float,
                 answer = child.recv(nonce, deadline)
                 if not answer.get("ok"):
                     raised = raised or ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
-                got[id(hole)] = answer.get("v")
+                got[id(hole)] = answer
         except wire.Deadline:
             return [*verdicts, _timed(_TIMEOUT, clock)], False
         except (wire.WireError, OSError):
@@ -284,8 +298,8 @@ def _batch(child: Child, batch: _Batch, timeout_s: float,
     return verdicts, True
 
 
-def _prefetched(got: dict[int, Any], hole: compare.Hole) -> Any:
-    return values.decode(got[id(hole)])
+def _prefetched(got: dict[int, Any], hole: compare.Hole | compare.Skeleton) -> Any:
+    return _decoded(got[id(hole)])
 
 
 def _eager_run(plans: list[compare.Plan], start: int) -> int:
@@ -301,8 +315,9 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     n = job.n_tests()
     # worst honest case: every test times out (starved: extended) and is reloaded after each
     budget_end = time.monotonic() + STARVED_FACTOR * (2 * job.timeout_s + LOAD_GRACE_S) * (n + 1)
-    shadowed = compare.shadowed_builtins(job.code)
-    plans = [compare.make_plan(t, shadowed) for t in job.tests]
+    program = names.program_names(job.code)
+    plans = [compare.make_plan(t, program.restrict(names.test_names(t))) for t in job.tests]
+    clean = broker.CleanChild(functools.partial(_load_clean, spawn, job))
     first_run = _eager_run(plans, 0)
     pending = _Batch(0, plans[:first_run]) if first_run else None
     child, status, error = _load(spawn, job, pending.msg if pending else None)
@@ -328,8 +343,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
             elif run:
                 more, alive = _batch(child, _Batch(i, plans[i:i + run]), job.timeout_s)
             else:
-                one, alive = _one_test(child, i, plans[i], job.timeout_s,
-                                       functools.partial(_clean_value, spawn, job))
+                one, alive = _one_test(child, i, plans[i], job.timeout_s, clean)
                 more = [one]
             verdicts.extend(more)
             if not alive:
@@ -339,6 +353,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
                 stopped = True
                 break
     finally:
+        clean.drop()
         if child is not None:
             child.kill()
     skipped = _SKIPPED if stopped else _NOT_RUN

@@ -149,12 +149,56 @@ def _inline_check(body: list[ast.stmt]) -> list[ast.stmt] | None:
     return [*body[:index], *body[index + 1:-1], *renamed]
 
 
+def _immutable(value: Any) -> bool:
+    return not isinstance(value, list) and (
+        not isinstance(value, tuple) or all(_immutable(v) for v in value))
+
+
+def _only_read(body: list[ast.stmt], name: str) -> bool:
+    """`name` is never handed to a call, a method or a subscript, where it could be mutated
+    (then each use getting its own copy of the literal would change the test's meaning)."""
+    for node in ast.walk(ast.Module(body, [])):
+        kids = [*ast.iter_child_nodes(node)] if isinstance(
+            node, ast.Call | ast.keyword | ast.Starred) else []
+        if isinstance(node, ast.Attribute | ast.Subscript):
+            kids = [node.value]
+        if any(isinstance(k, ast.Name) and k.id == name for k in kids):
+            return False
+    return True
+
+
+def _inline_constants(body: list[ast.stmt], constant: Callable[[ast.expr], Any],
+                      ) -> list[ast.stmt]:
+    """`expected = [1, 2]` (program-independent, never rebound) is substituted into the
+    statements after it and dropped: the value stays on the trusted side, out of the child."""
+    out: list[ast.stmt] = []
+    rest = list(body)
+    while rest:
+        stmt, rest = rest[0], rest[1:]
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and not _binds(ast.Module(rest, []), {stmt.targets[0].id})):
+            try:
+                value = constant(stmt.value)
+                lit = _literal(value)
+            except Exception:
+                lit = None
+            if lit is not None and (_immutable(value) or _only_read(rest, stmt.targets[0].id)):
+                names = {stmt.targets[0].id: lit}
+                rest = [_Substitute(names).visit(copy.deepcopy(s)) for s in rest]
+                continue
+        out.append(stmt)
+    return out
+
+
 def flatten(tree: ast.Module, constant: Callable[[ast.expr], Any]) -> list[ast.stmt]:
-    """Statements of a test with check functions inlined and constant loops unrolled."""
+    """Statements of a test with check functions inlined, program-independent constants
+    substituted and constant loops unrolled."""
     body = list(tree.body)
     inlined = _inline_check(body)
     if inlined is not None:
         body = inlined
+    body = _inline_constants(body, constant)
     out: list[ast.stmt] = []
     for i, stmt in enumerate(body):
         unrolled = (_unroll_for(stmt, constant, body[i + 1:])

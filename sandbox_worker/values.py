@@ -162,6 +162,19 @@ class Obj:
     def __repr__(self) -> str:
         return f"<{self.cls} object>"
 
+    def _array(self) -> list[Any]:
+        """The items of a numpy array stand-in; other objects have no length or items."""
+        items = self.fields.get("tolist") if self.cls == "numpy.ndarray" else None
+        if not isinstance(items, list):
+            raise TypeError(f"object of type {self.cls!r} has no len() or items here")
+        return items
+
+    def __len__(self) -> int:
+        return len(self._array())
+
+    def __iter__(self) -> Any:
+        return iter(self._array())
+
 
 class Opaque:
     """A value that could not travel (function, cycle, too large): equal to nothing."""

@@ -75,7 +75,7 @@ def test_garbage_is_rejected(data: Any) -> None:
     ("assert f(1) == 2", ["f(1)"]),
     ("assert abs(f(1) - 0.5) < 1e-6", ["f(1)"]),
     ("assert math.isclose(f(1), 2.5)", ["f(1)"]),
-    ("assert sorted(f(1)) == [1, 2]", ["sorted(f(1))"]),
+    ("assert sorted(f(1)) == [1, 2]", ["f(1)"]),  # the trusted sorted, not the child's
 ])
 def test_expected_values_never_reach_the_child(test: str, holes: list[str]) -> None:
     plan = compare.make_plan(test)
@@ -103,5 +103,5 @@ def test_trusted_evaluation_uses_real_builtins() -> None:
 
 def test_trusted_side_refuses_huge_constants() -> None:
     plan = compare.make_plan("assert f(1) == 2 ** 10 ** 10")
-    right = plan.steps[0][1].args[1]
-    assert isinstance(right, compare.Hole) and right.clean
+    right = plan.steps[0][1].args[1]  # computed in a clean child, never in this process
+    assert isinstance(right, compare.Skeleton) and right.holes == ()
