@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Bump when a change to the executor could change a verdict: it is part of every job id,
 # so cached results from an older executor are never reused.
-EXECUTOR_VERSION = "1"
+EXECUTOR_VERSION = "2"  # 2: trusted evaluation of the whole assert (issue 15)
 PROTOCOL_VERSION = 1
 
 
