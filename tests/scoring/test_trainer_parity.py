@@ -10,7 +10,7 @@ import pytest
 from service.scoring.chat import ItemEncoder, as_messages
 from service.scoring.engines.torch import TorchEngine
 from tests.scoring.conftest import load_options
-from training.model import load_model, load_tokenizer, score_texts
+from training.models.base import load_model, load_tokenizer, score_texts
 
 PAIRS = [("Write add(a, b).", "def add(a, b):\n    return a + b"),
          ("Reverse a string. " * 20, "def rev(s):\n    return s[::-1]\n" * 12),

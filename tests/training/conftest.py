@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tests.servers import run_uvicorn
-from training.problems import Problem, load_problems
+from training.problems.loaders import Problem, load_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,7 +30,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT (MiniLM's tokenizer) saved as an HF directory: fast real training."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from training.model import load_tokenizer
+    from training.models.base import load_tokenizer
 
     out = tmp_path_factory.mktemp("tiny-bert")
     tok = load_tokenizer("minilm")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import load_config, parse_overrides, save_config
-from training.train_rm import TrainConfig
+from training.common.cli import load_config, parse_overrides, save_config
+from training.models.train_rm import TrainConfig
 
 
 def test_overrides_types_and_roundtrip(tmp_path: Path) -> None:

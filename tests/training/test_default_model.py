@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from training import default_model as dm
-from training.export import read_metadata
-from training.records import read_jsonl
+from training.common.records import read_jsonl
+from training.models.export import read_metadata
 
 
 def test_build_key_tracks_recipe() -> None:

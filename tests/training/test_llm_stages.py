@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.training.conftest import FakeLLM
-from training.llm import ChatClient, LLMError, LLMSettings
-from training.records import read_jsonl
-from training.sample import SampleConfig, sample
-from training.synth import SynthConfig, parse_rewrite, synthesize
+from training.candidates.sample import SampleConfig, sample
+from training.common.llm import ChatClient, LLMError, LLMSettings
+from training.common.records import read_jsonl
+from training.problems.synth import SynthConfig, parse_rewrite, synthesize
 
 
 def _seeds(path: Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.lm_reward import calibration_pairs, encode_item, fit_scale, smollm2_gguf
+from training.models.lm_reward import calibration_pairs, encode_item, fit_scale, smollm2_gguf
 
 
 def _bt_grad(a: float, diffs: list[float]) -> float:

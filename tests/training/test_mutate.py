@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from training.mutate import all_mutants, sample_mutants
+from training.candidates.mutate import all_mutants, sample_mutants
 
 CODE = '''def f(xs, k):
     # keep the comment

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.pairs import PairRules, build_pairs, is_val, question_pairs, valid_pair
-from training.problems import Problem
+from training.pairs.build import PairRules, build_pairs, is_val, question_pairs, valid_pair
+from training.problems.loaders import Problem
 
 
 def test_rule_boundaries() -> None:

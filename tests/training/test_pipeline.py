@@ -11,15 +11,15 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from sandbox_worker.executor import Executor
 from tests.training.conftest import FIXTURES
-from training.evaluate import best_of_n, classifier_scorer, pair_accuracy
-from training.export import export, read_metadata
-from training.model import load_model, load_tokenizer, plain_render, score_texts
-from training.pairs import PairRules, build_pairs, write_pairs
-from training.passrate import ExecSettings, score_candidates
-from training.problems import Problem
-from training.records import read_jsonl
-from training.sample import SampleConfig, mutation_candidates
-from training.train_rm import TrainConfig, train
+from training.candidates.sample import SampleConfig, mutation_candidates
+from training.common.records import read_jsonl
+from training.evaluation.evaluate import best_of_n, classifier_scorer, pair_accuracy
+from training.models.base import load_model, load_tokenizer, plain_render, score_texts
+from training.models.export import export, read_metadata
+from training.models.train_rm import TrainConfig, train
+from training.pairs.build import PairRules, build_pairs, write_pairs
+from training.pairs.passrate import ExecSettings, score_candidates
+from training.problems.loaders import Problem
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_evaluate_metrics_on_fixture(pipeline: dict, tiny_model_dir: Path,
 
 
 def test_acecode_fixture_through_pairs(tmp_path: Path, executor: Executor) -> None:
-    from training.problems import inference_candidates, load_acecode
+    from training.problems.loaders import inference_candidates, load_acecode
 
     problems = load_acecode(FIXTURES / "acecode_sample.jsonl")
     cands = list(inference_candidates(problems))

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job
 from tests.training.conftest import FIXTURES
-from training.problems import (
+from training.common.records import read_jsonl
+from training.problems.loaders import (
     inference_candidates,
     load_acecode,
     load_bundled,
@@ -19,7 +20,6 @@ from training.problems import (
     load_mbpp,
     main,
 )
-from training.records import read_jsonl
 
 
 def test_bundled_problems_are_well_formed() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from training.realcode import RealCodeConfig, realcode_pairs, stdlib_functions, stdlib_root
+from training.pairs.realcode import RealCodeConfig, realcode_pairs, stdlib_functions, stdlib_root
 
 
 def test_functions_are_real_stdlib_code() -> None:

@@ -11,15 +11,15 @@ import torch
 from transformers import AutoTokenizer
 
 from sandbox_worker.executor import Executor
-from training.evaluate import best_of_n
-from training.frozen import prefix_states, score_states
-from training.model import add_code_layout, encode, load_model, load_tokenizer, save_tokenizer
-from training.mutate import all_mutants
-from training.pairdata import gather, load_pair_data, units
-from training.passrate import ExecSettings, score_candidates, scored_rows
-from training.problems import Problem
-from training.records import read_jsonl, write_jsonl
-from training.train_rm import TrainConfig, train
+from training.candidates.mutate import all_mutants
+from training.common.records import read_jsonl, write_jsonl
+from training.evaluation.evaluate import best_of_n
+from training.models.base import add_code_layout, encode, load_model, load_tokenizer, save_tokenizer
+from training.models.frozen import prefix_states, score_states
+from training.models.train_rm import TrainConfig, train
+from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
+from training.pairs.tokens import gather, load_pair_data, units
+from training.problems.loaders import Problem
 
 CODE = '''def f(xs, k):
     total = 0
@@ -87,7 +87,7 @@ def test_frozen_prefix_matches_full_forward(tiny_model_dir: Path) -> None:
     tok = load_tokenizer(str(tiny_model_dir))
     model = load_model(str(tiny_model_dir), tok).eval()
     ids = encode(tok, ["def f(x):\n    return x", "a b c " * 30, "x"], 128)
-    from training.model import score_ids
+    from training.models.base import score_ids
 
     full = score_ids(model, ids, tok.pad_token_id)
     for k in (0, 1, 2):

@@ -10,7 +10,7 @@ program in a seeded order), so every distinct failure mode is represented.
 Split: a question goes to validation when a seeded hash of its id falls under
 `val_fraction`; all its pairs go with it (never split by pair). Deterministic.
 
-`python -m training.pairs --problems P.jsonl --passrates R.jsonl --out-dir pairs/`
+`python -m training.pairs.build --problems P.jsonl --passrates R.jsonl --out-dir pairs/`
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.problems import Problem, load_problems
-from training.records import read_jsonl, write_jsonl
+from training.common.records import read_jsonl, write_jsonl
+from training.problems.loaders import Problem, load_problems
 
 
 @dataclass

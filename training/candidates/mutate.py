@@ -254,7 +254,7 @@ def all_mutants(code: str, *, order: int = 1, seed: int = 0, limit: int = 200,
     _mark_annotations(tree)
     edits = list(_edits(src, tree))
     if extra:
-        from training.mutate_extra import extra_edits  # imports this module
+        from training.candidates.mutate_extra import extra_edits  # imports this module
 
         edits += extra_edits(src, tree)
     rng = random.Random(seed)

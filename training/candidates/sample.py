@@ -1,7 +1,7 @@
 """Candidates: N programs per question, sampled from an LLM or made offline by mutation.
 
-`python -m training.sample --problems=P.jsonl --out=C.jsonl --mode=mutate --n=12`
-`python -m training.sample --problems=P.jsonl --out=C.jsonl --mode=llm --n=16
+`python -m training.candidates.sample --problems=P.jsonl --out=C.jsonl --mode=mutate --n=12`
+`python -m training.candidates.sample --problems=P.jsonl --out=C.jsonl --mode=llm --n=16
    --temperature=0.7 --base_url=http://host:8000/v1 --model=Qwen/Qwen2.5-Coder-7B-Instruct`
 LLM answers go through `sandbox_worker.extract.extract_code` (markdown fences, prose).
 The prompt shows the question plus `prompt_tests` asserts, as in AceCoder. In mutate mode
@@ -19,11 +19,11 @@ from typing import Any
 from tqdm import tqdm
 
 from sandbox_worker.extract import extract_code
-from training.cli import parse_overrides
-from training.llm import ChatClient, LLMSettings
-from training.mutate import sample_mutants
-from training.problems import Problem, load_problems
-from training.records import Appender, done_keys, text_hash
+from training.candidates.mutate import sample_mutants
+from training.common.cli import parse_overrides
+from training.common.llm import ChatClient, LLMSettings
+from training.common.records import Appender, done_keys, text_hash
+from training.problems.loaders import Problem, load_problems
 
 SAMPLE_PROMPT = """{question}
 

@@ -1,6 +1,6 @@
 """Problem loaders: bundled set, AceCode-87K (JSONL/Parquet), HumanEval, MBPP-style JSONL.
 
-`python -m training.problems SOURCE [PATH] --out problems.jsonl [--candidates-out c.jsonl]`
+`python -m training.problems.loaders SOURCE [PATH] --out problems.jsonl [--candidates-out c.jsonl]`
 normalizes any source to the pipeline's problem rows. For AceCode-87K the stored
 `inferences` can be written as candidates (their pass rates are recomputed later: the
 stored ones divide by the original test count, see REFERENCES.md).
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox_worker.extract import extract_code
-from training.records import Appender, read_jsonl, write_jsonl
+from training.common.records import Appender, read_jsonl, write_jsonl
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # training/data
 _BUILTINS = frozenset({"abs", "len", "set", "sorted", "isinstance", "round", "all", "any", "list",
                        "tuple", "str", "int", "float", "sum", "min", "max", "dict", "bool"})
 

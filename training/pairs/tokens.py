@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from training.model import encode, render
-from training.records import read_jsonl
+from training.common.records import read_jsonl
+from training.models.base import encode, render
 
 
 @dataclass

@@ -74,7 +74,7 @@ def encode_item(tok: Any, question: str, program: str, max_length: int) -> tuple
     text = str(tok.apply_chat_template(msgs, tokenize=False))
     prefix = str(tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True))
     bos = tok.bos_token
-    specials = not (bos and text.startswith(bos))  # as the service and training/model.py do
+    specials = not (bos and text.startswith(bos))  # as the service and training/models/base.py do
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     cut = len(prefix) if text.startswith(prefix) else max(0, text.rfind(program))
     start = sum(1 for lo, _ in enc["offset_mapping"] if lo < cut)

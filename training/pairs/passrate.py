@@ -1,6 +1,6 @@
 """Pass rates: run every candidate against its problem's tests with the sandbox executor.
 
-`python -m training.passrate --problems P.jsonl --candidates C.jsonl --out R.jsonl`
+`python -m training.pairs.passrate --problems P.jsonl --candidates C.jsonl --out R.jsonl`
 Resumable: candidates already in the output file are skipped; a row counts as done only for
 the same code, tests and limit (its `run_key`), so a changed mutant set or edited problem
 reruns instead of reusing a stale pass rate. Programs run in parallel
@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job, JobResult
-from training.problems import Problem, load_problems
-from training.records import Appender, done_keys, read_jsonl, text_hash
+from training.common.records import Appender, done_keys, read_jsonl, text_hash
+from training.problems.loaders import Problem, load_problems
 
 
 @dataclass

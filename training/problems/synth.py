@@ -3,7 +3,8 @@ then keep only the tests a reference (or strong-model) solution passes.
 
 Filter rules, as in AceCoder: a question whose reference passes ≤ `min_passed` (3) tests is
 dropped; a question left with fewer than `min_tests` (5) tests is dropped.
-`python -m training.synth --problems seeds.jsonl --out synth.jsonl --base_url=... --model=...`
+`python -m training.problems.synth --problems seeds.jsonl --out synth.jsonl \
+--base_url=... --model=...`
 Resumable: ids already in `out` (or in `out`.dropped.jsonl) are skipped; LLM answers are
 cached on disk.
 """
@@ -22,11 +23,11 @@ from tqdm import tqdm
 
 from sandbox_worker.extract import extract_code
 from sandbox_worker.protocol import Job, TestStatus
-from training.cli import parse_overrides
-from training.llm import ChatClient, LLMSettings
-from training.passrate import ExecSettings, make_executor, run_jobs
-from training.problems import Problem, called_name, load_problems
-from training.records import Appender, done_keys
+from training.common.cli import parse_overrides
+from training.common.llm import ChatClient, LLMSettings
+from training.common.records import Appender, done_keys
+from training.pairs.passrate import ExecSettings, make_executor, run_jobs
+from training.problems.loaders import Problem, called_name, load_problems
 
 REWRITE_PROMPT = """You are given a coding question. Rewrite it as a self-contained \
 LeetCode-style question that is solved by ONE Python function, needs no external resources \

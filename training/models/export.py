@@ -5,7 +5,8 @@ set), the tokenizer with its chat template and left truncation, and `codereward.
 base model, training config, data hash, eval results, and how inputs are rendered.
 Written atomically: built in a temp dir beside the target, then renamed into place.
 
-`python -m training.export --checkpoint runs/rm/checkpoint --out models/my-rm [--eval E.json]`
+`python -m training.models.export --checkpoint runs/rm/checkpoint --out models/my-rm \
+[--eval E.json]`
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.model import load_model, load_tokenizer, plain_render, save_tokenizer
+from training.models.base import load_model, load_tokenizer, plain_render, save_tokenizer
 
 METADATA = "codereward.json"
 FORMAT_VERSION = 1

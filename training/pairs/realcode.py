@@ -4,14 +4,14 @@ The bundled problems give a few hundred correct programs, so a small encoder tra
 them alone learns what those references look like more than what a bug looks like. Real
 code adds thousands of correct functions for free: each stdlib function of `min_lines` to
 `max_lines` lines is paired (chosen) with one AST mutant of itself (rejected), made by the
-same operators as the candidates (`training.mutate`). This is the seeded-bug recipe of
+same operators as the candidates (`training.candidates.mutate`). This is the seeded-bug recipe of
 learned bug detectors (DeepBugs, Pradel & Sen 2018).
 The labels are weak: nothing is executed, and a mutant may be equivalent to its original.
 So these pairs only ever go to training, never to validation, and the split and the
 evaluation stay on sandbox pass rates. Deterministic for a given Python (the stdlib of the
 running interpreter; its version is part of the default model's build key).
 
-`python -m training.realcode --out=P.jsonl --n=3000` writes such pairs alone.
+`python -m training.pairs.realcode --out=P.jsonl --n=3000` writes such pairs alone.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.cli import parse_overrides
-from training.mutate import sample_mutants
-from training.records import write_jsonl
+from training.candidates.mutate import sample_mutants
+from training.common.cli import parse_overrides
+from training.common.records import write_jsonl
 
 # test suites, GUI and tool trees: unusual code, or code that is mostly fixtures
 SKIP_DIRS = frozenset({"test", "tests", "idlelib", "lib2to3", "tkinter", "turtledemo",

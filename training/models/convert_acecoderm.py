@@ -1,6 +1,6 @@
 """Convert an AceCodeRM checkpoint into the served format.
 
-`python -m training.convert_acecoderm SRC DST [--name NAME]`
+`python -m training.models.convert_acecoderm SRC DST [--name NAME]`
 
 SRC: a `Qwen2ForCausalLM` body plus `v_head.summary = Linear(hidden, 1)` *with bias*, scored
 at the last real token (AceCodeRM-7B/32B). DST: a standard `Qwen2ForSequenceClassification`

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers.masking_utils import create_bidirectional_mask
 
-from training.model import collate
+from training.models.base import collate
 
 
 def supported(model: Any) -> bool:

@@ -1,6 +1,6 @@
 """Bradley–Terry reward-model training: loss = −log σ(r_chosen − r_rejected).
 
-`python -m training.train_rm --train_file=pairs/train.jsonl --val_file=pairs/val.jsonl
+`python -m training.models.train_rm --train_file=pairs/train.jsonl --val_file=pairs/val.jsonl
  --out_dir=runs/rm --model=minilm --lr=5e-5 ...` (every TrainConfig field is a flag).
 The run directory holds `checkpoint/` (HF weights + tokenizer + trainer state, used to
 resume), `train_config.json`, `history.jsonl` and `training.png` (loss / accuracy plot).
@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from training.cli import parse_overrides, save_config
-from training.frozen import prefix_states, score_states, supported, top_scores
-from training.model import (
+from training.common.cli import parse_overrides, save_config
+from training.common.records import Appender, read_jsonl
+from training.evaluation.plots import plot_history
+from training.models.base import (
     add_code_layout,
     collate,
     forward_scores,
@@ -36,9 +37,8 @@ from training.model import (
     save_tokenizer,
     score_ids,
 )
-from training.pairdata import PairData, gather, load_pair_data, units
-from training.plots import plot_history
-from training.records import Appender, read_jsonl
+from training.models.frozen import prefix_states, score_states, supported, top_scores
+from training.pairs.tokens import PairData, gather, load_pair_data, units
 
 
 @dataclass

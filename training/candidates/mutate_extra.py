@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from training.mutate import Edit, _Offsets, _seg
+from training.candidates.mutate import Edit, _Offsets, _seg
 
 _BLOCKS = (ast.For, ast.While, ast.If)
 

@@ -4,7 +4,7 @@ held-out problems (HumanEval; candidates = canonical solution + AST mutants).
 Best-of-N reports, averaged over problems, the pass rate of: the top-scored candidate
 (`top1`), a uniformly random candidate (`random`, its expected value), and the best
 candidate (`oracle`); plus the share of problems whose pick passes every test (`solved`).
-`python -m training.evaluate --default` evaluates the built-in default model (building it
+`python -m training.evaluation.evaluate --default` evaluates the built-in default model (building it
 when missing); `--model DIR` any exported model. Writes a markdown table and a PNG to
 bench-results/eval.md and bench-results/eval.png.
 """
@@ -25,15 +25,15 @@ from typing import Any
 import torch
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
-from training.export import read_metadata
-from training.lm_reward import mean_logprobs
-from training.model import encode, load_model, load_tokenizer, render, score_ids
-from training.passrate import ExecSettings, score_candidates, scored_rows
-from training.plots import plot_best_of_n
-from training.problems import Problem, load_humaneval
-from training.records import read_jsonl
-from training.rename import rename_locals
-from training.sample import SampleConfig, mutation_candidates
+from training.candidates.sample import SampleConfig, mutation_candidates
+from training.common.records import read_jsonl
+from training.evaluation.plots import plot_best_of_n
+from training.evaluation.rename import rename_locals
+from training.models.base import encode, load_model, load_tokenizer, render, score_ids
+from training.models.export import read_metadata
+from training.models.lm_reward import mean_logprobs
+from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
+from training.problems.loaders import Problem, load_humaneval
 
 # rewards of (question, program) items, in order
 ScoreFn = Callable[[Sequence[tuple[str, str]]], list[float]]

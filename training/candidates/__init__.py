@@ -1,0 +1,1 @@
+"""Stage 2: candidate programs per question (LLM samples, AST mutations)."""

@@ -1,0 +1,1 @@
+"""Plumbing every stage shares: JSONL records, config overrides, the LLM client."""

@@ -1,0 +1,1 @@
+"""Stage 5: pair accuracy and best-of-N, memorization controls, plots."""

@@ -1,0 +1,1 @@
+"""Stage 1: questions and their tests (loaders; AceCoder test synthesis)."""
