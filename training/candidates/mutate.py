@@ -13,7 +13,9 @@ from __future__ import annotations
 import ast
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from training.candidates.edits import Edit, Offsets, segment
+from training.candidates.mutate_extra import extra_edits
 
 _BINOP_SWAP: dict[type[ast.operator], list[str]] = {
     ast.Add: ["-"], ast.Sub: ["+"], ast.Mult: ["+", "//"], ast.FloorDiv: ["/", "%"],
@@ -36,45 +38,8 @@ _COMMUTATIVE = frozenset({"max", "min", "print", "isinstance", "hasattr", "zip",
 _AUG_SWAP = {ast.Add: "-=", ast.Sub: "+=", ast.Mult: "+=", ast.FloorDiv: "%="}
 
 
-@dataclass(frozen=True)
-class Edit:
-    """Replace source bytes [start, end) with `text`; `kind` names the operator."""
-
-    start: int
-    end: int
-    text: str
-    kind: str
-
-
-class _Offsets:
-    """(lineno, col) in UTF-8 bytes → absolute byte offsets in the source."""
-
-    def __init__(self, src: bytes) -> None:
-        self.starts = [0]
-        for i, b in enumerate(src):
-            if b == 0x0A:
-                self.starts.append(i + 1)
-
-    def span(self, node: ast.AST) -> tuple[int, int]:
-        a = self.starts[node.lineno - 1] + node.col_offset  # type: ignore[attr-defined]
-        b = self.starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[attr-defined]
-        return a, b
-
-    def lines(self, node: ast.AST, src: bytes) -> tuple[int, int]:
-        """Whole lines of a statement, newline included."""
-        a = self.starts[node.lineno - 1]  # type: ignore[attr-defined]
-        end_line = node.end_lineno  # type: ignore[attr-defined]
-        b = self.starts[end_line] if end_line < len(self.starts) else len(src)
-        return a, b
-
-
-def _seg(src: bytes, off: _Offsets, node: ast.AST) -> str:
-    a, b = off.span(node)
-    return src[a:b].decode("utf-8")
-
-
 def _edits(src: bytes, tree: ast.AST) -> Iterator[Edit]:
-    off = _Offsets(src)
+    off = Offsets(src)
     docstrings = {id(n.body[0].value) for n in ast.walk(tree)
                   if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Module) and n.body
                   and isinstance(n.body[0], ast.Expr)
@@ -83,7 +48,7 @@ def _edits(src: bytes, tree: ast.AST) -> Iterator[Edit]:
         if not hasattr(node, "lineno") or getattr(node, "_is_ann", False):
             continue
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOP_SWAP:
-            left, right = _seg(src, off, node.left), _seg(src, off, node.right)
+            left, right = segment(src, off, node.left), segment(src, off, node.right)
             a, b = off.span(node)
             mid = src[off.span(node.left)[1]:off.span(node.right)[0]].decode("utf-8")
             for sym in _BINOP_SWAP[type(node.op)]:
@@ -134,7 +99,7 @@ def _edits(src: bytes, tree: ast.AST) -> Iterator[Edit]:
             a, b = off.span(node.test)
             text = src[a:b].decode("utf-8")
             if isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not):
-                yield Edit(a, b, _seg(src, off, node.test.operand), "negate")
+                yield Edit(a, b, segment(src, off, node.test.operand), "negate")
             elif isinstance(node.test, ast.Name | ast.Call | ast.Attribute | ast.Subscript):
                 yield Edit(a, b, f"not {text}", "negate")
             elif isinstance(node.test, ast.BoolOp):
@@ -170,14 +135,14 @@ def _mark_annotations(tree: ast.AST) -> None:
                 sub._is_ann = True  # type: ignore[attr-defined]
 
 
-def _is_elif(node: ast.If, src: bytes, off: _Offsets) -> bool:
+def _is_elif(node: ast.If, src: bytes, off: Offsets) -> bool:
     first = node.orelse[0]
     return isinstance(first, ast.If) and src[off.span(first)[0]:].startswith(b"if") and \
         src[off.lines(first, src)[0]:off.span(first)[0]].strip() == b"" and \
         b"elif" in src[off.lines(first, src)[0]:off.span(first)[1]][:first.col_offset + 4]
 
 
-def _call_edits(src: bytes, off: _Offsets, node: ast.Call) -> Iterator[Edit]:
+def _call_edits(src: bytes, off: Offsets, node: ast.Call) -> Iterator[Edit]:
     args = [a for a in node.args if not isinstance(a, ast.Starred)]
     commutative = isinstance(node.func, ast.Name) and node.func.id in _COMMUTATIVE
     if len(args) >= 2 and len(args) == len(node.args) and not commutative:
@@ -198,7 +163,7 @@ def _call_edits(src: bytes, off: _Offsets, node: ast.Call) -> Iterator[Edit]:
             yield Edit(a, b, f"{src[a:b].decode('utf-8')} + 1", "range")
 
 
-def _stmt_edits(src: bytes, off: _Offsets, node: ast.AST) -> Iterator[Edit]:
+def _stmt_edits(src: bytes, off: Offsets, node: ast.AST) -> Iterator[Edit]:
     body: list[ast.stmt] = list(getattr(node, "body", []))
     if len(body) >= 2:
         for stmt in body:
@@ -254,8 +219,6 @@ def all_mutants(code: str, *, order: int = 1, seed: int = 0, limit: int = 200,
     _mark_annotations(tree)
     edits = list(_edits(src, tree))
     if extra:
-        from training.candidates.mutate_extra import extra_edits  # imports this module
-
         edits += extra_edits(src, tree)
     rng = random.Random(seed)
     seen = {code}

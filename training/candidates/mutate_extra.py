@@ -13,14 +13,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from training.candidates.mutate import Edit, _Offsets, _seg
+from training.candidates.edits import Edit, Offsets, segment
 
 _BLOCKS = (ast.For, ast.While, ast.If)
 
 
 def extra_edits(src: bytes, tree: ast.AST) -> Iterator[Edit]:
     """Every extra edit of a parsed program."""
-    off = _Offsets(src)
+    off = Offsets(src)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             yield from _wrong_names(src, off, node)
@@ -38,7 +38,7 @@ def extra_edits(src: bytes, tree: ast.AST) -> Iterator[Edit]:
                 yield from _indent_edits(src, off, body)
 
 
-def _wrong_names(src: bytes, off: _Offsets, fn: ast.FunctionDef | ast.AsyncFunctionDef
+def _wrong_names(src: bytes, off: Offsets, fn: ast.FunctionDef | ast.AsyncFunctionDef
                  ) -> Iterator[Edit]:
     """A read of a local replaced by the next other local (args and assigned names)."""
     local = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
@@ -54,12 +54,12 @@ def _wrong_names(src: bytes, off: _Offsets, fn: ast.FunctionDef | ast.AsyncFunct
             yield Edit(a, b, other, "wrong_name")
 
 
-def _call_edits(src: bytes, off: _Offsets, node: ast.Call) -> Iterator[Edit]:
+def _call_edits(src: bytes, off: Offsets, node: ast.Call) -> Iterator[Edit]:
     name = node.func.id if isinstance(node.func, ast.Name) else (
         node.func.attr if isinstance(node.func, ast.Attribute) else "")
     if name == "range" and len(node.args) == 1:
         a, b = off.span(node.args[0])
-        yield Edit(a, b, f"1, {_seg(src, off, node.args[0])}", "range_start")
+        yield Edit(a, b, f"1, {segment(src, off, node.args[0])}", "range_start")
     if name in ("sorted", "sort") and not any(k.arg == "reverse" for k in node.keywords):
         a, b = off.span(node)
         text = src[a:b].decode("utf-8")
@@ -69,7 +69,7 @@ def _call_edits(src: bytes, off: _Offsets, node: ast.Call) -> Iterator[Edit]:
         yield Edit(a, b, f"{inner}{sep}reverse=True{text[close:]}", "sort_order")
 
 
-def _indent_edits(src: bytes, off: _Offsets, body: list[ast.stmt]) -> Iterator[Edit]:
+def _indent_edits(src: bytes, off: Offsets, body: list[ast.stmt]) -> Iterator[Edit]:
     """Next statement pulled into a block's body; a block's last statement pushed out."""
     for i, stmt in enumerate(body):
         if not isinstance(stmt, _BLOCKS) or stmt.orelse or len(stmt.body) < 1:
