@@ -49,9 +49,9 @@ from training.models.lm_reward import (
 )
 from training.models.train_rm import TrainConfig, train
 from training.pairs.build import PairRules, build_pairs, write_pairs
-from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
 from training.pairs.realcode import RealCodeConfig, data_key, realcode_pairs
 from training.problems.loaders import bundled_files, load_bundled
+from training.problems.passrate import ExecSettings, score_candidates, scored_rows
 
 RECIPE_VERSION = 2  # bump when the build changes in a way the config below does not show
 MODEL_NAMES = {"smollm2": "codereward-smollm2-default", "minilm": "codereward-minilm-default"}

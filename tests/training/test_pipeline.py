@@ -18,8 +18,8 @@ from training.models.base import load_model, load_tokenizer, plain_render, score
 from training.models.export import export, read_metadata
 from training.models.train_rm import TrainConfig, train
 from training.pairs.build import PairRules, build_pairs, write_pairs
-from training.pairs.passrate import ExecSettings, score_candidates
 from training.problems.loaders import Problem
+from training.problems.passrate import ExecSettings, score_candidates
 
 
 @pytest.fixture(scope="module")

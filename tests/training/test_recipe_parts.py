@@ -16,10 +16,10 @@ from training.common.records import read_jsonl, write_jsonl
 from training.evaluation.evaluate import best_of_n
 from training.models.base import add_code_layout, encode, load_model, load_tokenizer, save_tokenizer
 from training.models.frozen import prefix_states, score_states
+from training.models.pair_tokens import gather, load_pair_data, units
 from training.models.train_rm import TrainConfig, train
-from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
-from training.pairs.tokens import gather, load_pair_data, units
 from training.problems.loaders import Problem
+from training.problems.passrate import ExecSettings, score_candidates, scored_rows
 
 CODE = '''def f(xs, k):
     total = 0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sandbox_worker.executor import Executor
 from training.evaluation.rename import rename_locals
-from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
 from training.problems.loaders import load_humaneval
+from training.problems.passrate import ExecSettings, score_candidates, scored_rows
 
 
 def test_locals_are_renamed_parameters_and_globals_kept() -> None:

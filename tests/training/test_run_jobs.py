@@ -8,7 +8,7 @@ from typing import Any
 
 from sandbox_worker import protocol as pr
 from sandbox_worker.protocol import Job, JobResult, RunStatus
-from training.pairs.passrate import run_jobs
+from training.problems.passrate import run_jobs
 
 
 class _SlowFirst:

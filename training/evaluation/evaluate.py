@@ -26,14 +26,14 @@ import torch
 
 from sandbox_worker.protocol import EXECUTOR_VERSION
 from training.candidates.sample import SampleConfig, mutation_candidates
+from training.common.plots import plot_best_of_n
 from training.common.records import read_jsonl
-from training.evaluation.plots import plot_best_of_n
 from training.evaluation.rename import rename_locals
 from training.models.base import encode, load_model, load_tokenizer, render, score_ids
 from training.models.export import read_metadata
 from training.models.lm_reward import mean_logprobs
-from training.pairs.passrate import ExecSettings, score_candidates, scored_rows
 from training.problems.loaders import Problem, load_humaneval
+from training.problems.passrate import ExecSettings, score_candidates, scored_rows
 
 # rewards of (question, program) items, in order
 ScoreFn = Callable[[Sequence[tuple[str, str]]], list[float]]

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from training.common.cli import parse_overrides, save_config
+from training.common.plots import plot_history
 from training.common.records import Appender, read_jsonl
-from training.evaluation.plots import plot_history
 from training.models.base import (
     add_code_layout,
     collate,
@@ -38,7 +38,7 @@ from training.models.base import (
     score_ids,
 )
 from training.models.frozen import prefix_states, score_states, supported, top_scores
-from training.pairs.tokens import PairData, gather, load_pair_data, units
+from training.models.pair_tokens import PairData, gather, load_pair_data, units
 
 
 @dataclass

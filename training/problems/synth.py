@@ -26,8 +26,8 @@ from sandbox_worker.protocol import Job, TestStatus
 from training.common.cli import parse_overrides
 from training.common.llm import ChatClient, LLMSettings
 from training.common.records import Appender, done_keys
-from training.pairs.passrate import ExecSettings, make_executor, run_jobs
 from training.problems.loaders import Problem, called_name, load_problems
+from training.problems.passrate import ExecSettings, make_executor, run_jobs
 
 REWRITE_PROMPT = """You are given a coding question. Rewrite it as a self-contained \
 LeetCode-style question that is solved by ONE Python function, needs no external resources \

@@ -1,6 +1,6 @@
 """Pass rates: run every candidate against its problem's tests with the sandbox executor.
 
-`python -m training.pairs.passrate --problems P.jsonl --candidates C.jsonl --out R.jsonl`
+`python -m training.problems.passrate --problems P.jsonl --candidates C.jsonl --out R.jsonl`
 Resumable: candidates already in the output file are skipped; a row counts as done only for
 the same code, tests and limit (its `run_key`), so a changed mutant set or edited problem
 reruns instead of reusing a stale pass rate. Programs run in parallel
