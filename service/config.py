@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     pack_sequences: Literal["auto", "on", "off"] = "auto"
     # right padding always works; left (decoders only) passes position ids explicitly
     padding_side: Literal["right", "left"] = "right"
+    # likelihood decoders: a common token prefix (best-of-N, GRPO groups) runs once and its
+    # KV cache serves each continuation; auto: on CPU (BENCHMARKS.md §7)
+    prefix_sharing: Literal["auto", "on", "off"] = "auto"
+    prefix_min_tokens: int = Field(default=16, ge=1)  # shortest prefix worth sharing
 
     # --- sandbox ---
     redis_url: str | None = None

@@ -82,3 +82,21 @@ def build_smollm2(dst: Path, *, max_length: int = 1024) -> Path:
     model, tok = load_gguf(smollm2_gguf())
     return export_likelihood(model, tok, dst / "smollm2", scale=1.0, bias=0.0,
                              base_model=SMOLLM2_NAME, max_length=max_length)
+
+
+def build_tiny_causal_lm(dst: Path, *, seed: int = 0, max_positions: int = 512) -> Path:
+    """A 2-layer random Qwen2ForCausalLM exported as a `mean_logprob` reward model."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from training.models.export import export_likelihood
+
+    build_byte_tokenizer(dst / "tok")
+    tok = AutoTokenizer.from_pretrained(str(dst / "tok"), local_files_only=True)
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=max_positions, pad_token_id=tok.pad_token_id,
+                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    return export_likelihood(model, tok, dst / "lm", scale=1.0, bias=0.0,
+                             base_model="tiny-random-qwen2", max_length=max_positions)

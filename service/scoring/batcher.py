@@ -20,6 +20,7 @@ from typing import Any
 
 from service.errors import NotReady, Overloaded
 from service.scoring.engines.base import Encoded, Engine
+from service.scoring.engines.prefix import select_shared, shared_cost
 from service.scoring.metrics import ScoringMetrics
 from service.scoring.model_workers import DeviceWorkers
 
@@ -182,15 +183,25 @@ class Batcher:
             self._remove([e for e in self._queue if not self._alive(e)], dropped=True)
             if not self._queue:
                 return []
-            batch = select_batch(self._queue[:self._window], self.max_batch_tokens,
-                                 self.max_batch_requests, padded=self.engine.padded,
-                                 max_padding_ratio=self.max_padding_ratio)
+            batch = self._select(self._queue[:self._window])
             gone = [r for r in {e.request for e in batch} if await _disconnected(r)]
             if not gone:
                 self._remove(batch)
                 return batch
             for request in gone:
                 request.dropped = True
+
+    def _select(self, window: Sequence[_Entry]) -> list[_Entry]:
+        # engines that share prefixes: the oldest item's prefix group first, tokens counted once
+        min_shared = getattr(self.engine, "shared_prefix_tokens", 0)
+        if min_shared:
+            picked = select_shared([e.item for e in window], self.max_batch_tokens,
+                                   self.max_batch_requests, min_shared,
+                                   padded=self.engine.padded)
+            if picked is not None:
+                return [window[i] for i in picked]
+        return select_batch(window, self.max_batch_tokens, self.max_batch_requests,
+                            padded=self.engine.padded, max_padding_ratio=self.max_padding_ratio)
 
     def _remove(self, entries: Sequence[_Entry], *, dropped: bool = False) -> None:
         if not entries:
@@ -228,10 +239,13 @@ class Batcher:
             return
         m, label = self._metrics, self._label
         real = sum(len(e.item) for e in batch)
-        padded = batch_cost([len(e.item) for e in batch], padded=self.engine.padded)
+        min_shared = getattr(self.engine, "shared_prefix_tokens", 0)
+        padded = (shared_cost([e.item for e in batch], min_shared, padded=self.engine.padded)
+                  if min_shared else
+                  batch_cost([len(e.item) for e in batch], padded=self.engine.padded))
         m.batch_size.labels(label).observe(len(batch))
         m.batch_tokens.labels(label).observe(padded)
-        m.padding_ratio.labels(label).observe(1.0 - real / padded if padded else 0.0)
+        m.padding_ratio.labels(label).observe(max(0.0, 1.0 - real / padded) if padded else 0.0)
         m.model_time.labels(label).observe(model_s)
 
     def _alive(self, entry: _Entry) -> bool:

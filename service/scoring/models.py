@@ -254,7 +254,10 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
                          torch_compile=settings.torch_compile,
                          padding_side=settings.padding_side,
                          packed=settings.pack_sequences == "on"
-                         or (settings.pack_sequences == "auto" and device == "cpu"))
+                         or (settings.pack_sequences == "auto" and device == "cpu"),
+                         shared_prefix_tokens=settings.prefix_min_tokens
+                         if settings.prefix_sharing == "on"
+                         or (settings.prefix_sharing == "auto" and device == "cpu") else 0)
              for name, path in model_paths(settings)]
     limits = BatchLimits(max_batch_tokens=settings.max_batch_tokens,
                          max_batch_requests=settings.max_batch_requests,

@@ -56,6 +56,9 @@ class LoadOptions:
     padding_side: str = "right"  # "left" only for decoders (position ids are passed)
     # BERT encoders: one padding-free token matrix per batch instead of padded rows
     packed: bool = False
+    # decoders (likelihood engine): > 0 runs each batch's common prefixes once, reusing their
+    # KV cache, for groups sharing at least this many tokens (engines/prefix.py); 0 = off
+    shared_prefix_tokens: int = 0
 
 
 class Engine(Protocol):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from service.scoring.engines.base import Encoded, LoadOptions
+from service.scoring.engines.shared_forward import SharedPlan, group_hidden, plan
 from service.scoring.engines.torch import open_checkpoint, pad_id_of, torch_model_info
 
 REWARD_KIND = "mean_logprob"
@@ -40,6 +41,14 @@ def is_likelihood_model(meta: dict[str, object]) -> bool:
     return meta.get("reward_kind") == REWARD_KIND
 
 
+def scored_span(enc: Encoded) -> range:
+    """Indices of the scored tokens: [max(1, score_from), len), never empty."""
+    n = len(enc)
+    # the first token has no context to predict it from; a one-token item scores that
+    # token against itself rather than not at all
+    return range(min(max(1, enc.score_from), n - 1), n) if n > 1 else range(0, 1)
+
+
 def collate(batch: Sequence[Encoded], pad_id: int) -> LikelihoodBatch:
     """Pad a batch; each row scores tokens [max(1, score_from), len)."""
     width = max(len(e) for e in batch)
@@ -53,9 +62,7 @@ def collate(batch: Sequence[Encoded], pad_id: int) -> LikelihoodBatch:
         n = len(enc)
         ids[row, :n] = torch.tensor(enc.input_ids)
         mask[row, :n] = 1
-        # the first token has no context to predict it from; a one-token item scores that
-        # token against itself rather than not at all
-        span = range(min(max(1, enc.score_from), n - 1), n) if n > 1 else range(0, 1)
+        span = scored_span(enc)
         rows.extend([row] * len(span))
         positions.extend(max(0, i - 1) for i in span)
         targets.extend(enc.input_ids[i] for i in span)
@@ -83,15 +90,22 @@ class LikelihoodEngine:
         self.pad_id = pad_id_of(self.tokenizer)
         self.info = torch_model_info(opts, model, self.tokenizer, self.dtype, REWARD_KIND)
         self.padded = self.device.type != "cpu"
+        # > 0: prefix-shared forward (engines/prefix.py); groups share at least this many tokens
+        self.shared_prefix_tokens = opts.shared_prefix_tokens
 
-    def prepare(self, batch: Sequence[Encoded]) -> list[LikelihoodBatch]:
+    def prepare(self, batch: Sequence[Encoded]) -> list[LikelihoodBatch] | SharedPlan:
+        if self.shared_prefix_tokens:
+            return plan(batch, self.shared_prefix_tokens)
         if self.padded:
             return [collate(batch, self.pad_id)]
         return [collate([e], self.pad_id) for e in batch]
 
-    def run(self, prepared: list[LikelihoodBatch]) -> list[float]:
+    def run(self, prepared: list[LikelihoodBatch] | SharedPlan) -> list[float]:
         with torch.inference_mode():
-            means = [m for b in prepared for m in self._mean_logprobs(b).cpu().tolist()]
+            if isinstance(prepared, SharedPlan):
+                means = self._shared_means(prepared)
+            else:
+                means = [m for b in prepared for m in self._mean_logprobs(b).cpu().tolist()]
         return [self.score_scale * m + self.score_bias for m in means]
 
     def _mean_logprobs(self, b: LikelihoodBatch) -> torch.Tensor:
@@ -100,7 +114,37 @@ class LikelihoodEngine:
         hidden = base(input_ids=b.input_ids.to(dev),
                       attention_mask=b.attention_mask.to(dev)).last_hidden_state  # (B, T, H)
         picked = hidden[b.rows.to(dev), b.positions.to(dev)]  # (N, H)
-        targets = b.targets.to(dev)
+        return self._head_means(picked, b.targets.to(dev), b.rows.to(dev), b.counts.to(dev))
+
+    def _shared_means(self, p: SharedPlan) -> list[float]:
+        """Mean log-probabilities of a prefix-grouped batch, in batch order."""
+        base = getattr(self.model, self.model.base_model_prefix)
+        means = [0.0] * len(p.items)
+        for group in p.groups:
+            hidden = group_hidden(base, p.items, group, self.device, padded=self.padded)
+            picked: list[torch.Tensor] = []
+            targets: list[int] = []
+            rows: list[int] = []
+            counts: list[int] = []
+            for row, (m, h) in enumerate(zip(group.members, hidden, strict=True)):
+                span = scored_span(p.items[m])
+                picked.append(h[max(0, span.start - 1):span.stop - 1] if len(p.items[m]) > 1
+                              else h[:1])
+                targets.extend(p.items[m].input_ids[i] for i in span)
+                rows.extend([row] * len(span))
+                counts.append(len(span))
+            dev = self.device
+            group_means = self._head_means(
+                torch.cat(picked), torch.tensor(targets, device=dev),
+                torch.tensor(rows, device=dev), torch.tensor(counts, device=dev))
+            for m, mean in zip(group.members, group_means.cpu().tolist(), strict=True):
+                means[m] = mean
+        return means
+
+    def _head_means(self, picked: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
+                    counts: torch.Tensor) -> torch.Tensor:
+        """(B,) mean log p(target) of the hidden states `picked` (N, H) of rows `rows`."""
+        dev = self.device
         head = self.model.get_output_embeddings()
         logps = []
         for lo in range(0, picked.shape[0], _HEAD_CHUNK):
@@ -108,9 +152,8 @@ class LikelihoodEngine:
             tgt = targets[lo:lo + _HEAD_CHUNK, None]
             logps.append(logits.gather(1, tgt)[:, 0] - torch.logsumexp(logits, dim=-1))
         per_token = torch.cat(logps)  # (N,)
-        sums = torch.zeros(b.counts.shape[0], device=dev).index_add_(0, b.rows.to(dev),
-                                                                      per_token)
-        return sums / b.counts.to(dev)
+        sums = torch.zeros(counts.shape[0], device=dev).index_add_(0, rows, per_token)
+        return sums / counts
 
     def close(self) -> None:
         del self.model
