@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install install-service install-worker install-test system-deps serve test smoke lint \
-        typecheck importlint pytest bench bench-execute bench-score bench-queue bench-rl bench-models eval default-model image clean
+        typecheck importlint pytest bench bench-execute bench-score bench-queue bench-rl bench-models bench-bestofn eval default-model image clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,7 @@ test: lint pytest
 smoke: system-deps
 	bash .ci/smoke
 
-bench: bench-execute bench-score bench-queue bench-rl bench-models
+bench: bench-execute bench-score bench-queue bench-rl bench-models bench-bestofn
 
 bench-execute: install-test system-deps
 	$(PY) -m loadtests.bench_execute
@@ -88,6 +88,9 @@ bench-rl: install-test system-deps default-model
 
 bench-models: install-test system-deps default-model
 	$(PY) -m loadtests.bench_models
+
+bench-bestofn: install-test default-model
+	$(PY) -m loadtests.bench_bestofn
 
 eval: install-test default-model
 	$(PY) -m training.evaluation.evaluate --default
