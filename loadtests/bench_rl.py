@@ -14,6 +14,8 @@ Measured in the same run:
   model serving rather than programs sharing the CPU.
 The server's per-assert limit and timeout policy are set by --test-timeout (default 1 s,
 the server default) and --stop-after-timeout; --tests-only skips the model measurements.
+
+Over 300 lines: a benchmark script with its own baselines (sequential, raw forward).
 """
 
 from __future__ import annotations

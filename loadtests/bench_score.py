@@ -17,6 +17,8 @@ is the least disturbed one.
 It reports items/s, p50/p95 latency, achieved FLOP/s (useful tokens only, padding excluded)
 and that as a share of this machine's matmul peak in the served dtype, measured with torch in
 this process before the servers start, and the server's CPU seconds per item.
+
+Over 300 lines: a benchmark script with its own baselines.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ rewritten so the child sends both values as plain data and this side decides (a 
 program that takes over the harness in memory (frames, closures) can answer for any statement
 the child runs, so only tests whose asserts stay top-level are unforgeable. An expected side
 that needs the program (`Point(2, 3)`) is evaluated in its child: a program may learn it.
+
+Over 300 lines on purpose: the whole planner (what runs trusted, what is a hole) stays in one
+module so the trust boundary can be reviewed in one read.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ its assert skeleton to a true value over plain data the child sent in answer to 
 a fresh nonce. Exits, signals, stops, garbage or silence from the child end the test as
 `killed`/`timeout`; later tests run in a freshly forked child. Expected sides that need no
 program but cannot be computed here are evaluated in a fresh child that never loaded it.
+
+Over 300 lines on purpose: the supervisor's per-test protocol (nonces, deadlines, child
+restarts) is one state machine; splitting it would scatter the verdict rules.
 """
 
 from __future__ import annotations

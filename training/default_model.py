@@ -13,6 +13,8 @@ bundled problems → mutation candidates → sandbox pass rates → AceCoder pai
 → export (atomic rename). Prints the path.
 HumanEval is never used here: it is the held-out evaluation
 (`python -m training.evaluation.evaluate`).
+
+Over 300 lines: recipe, build key, build and atomic install of the one built-in model.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ futures of every request waiting for that job id. Identical jobs share one futur
 stream entry across replicas (claim key). After a lost connection, and every `_SWEEP_S`, the
 jobs still awaited are submitted again: the submit script is idempotent (cache hit, join, or
 re-queue only when the job is no longer claimed), so a Redis restart loses no request.
+
+Over 300 lines on purpose: submit, listen, re-submit and readiness share the waiters table
+and the connection state; kept together so recovery can be read in one place.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ padding, until the token budget (padded cost = longest x count) or the request c
 The model runs on the device's model threads (one on GPU; on CPU one batch per thread, see
 model_workers.py); while they run, the next batch is formed and collated (one batch waits
 ready). Items whose client has gone are dropped before inference.
+
+Over 300 lines on purpose: the queue, its selection (incl. prefix groups) and the flush loop
+share one lock discipline, kept in one module.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from service.config import Settings
 from service.execution.sandbox import LocalSandbox
 from service.http.app import create_app
 from service.metrics import Metrics
+from tests.http.fakes import FakeRegistry
 from tests.servers import run_uvicorn
-from tests.service.fakes import FakeRegistry
 
 LIMITS = dict(max_submissions=200, max_tests=20, max_text_chars=2000, max_timeout_s=5.0,
               max_memory_mb=2048)

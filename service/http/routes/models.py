@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from service.errors import NotReady
-from service.http.scoring_schemas import ModelCard, ModelsResponse
+from service.http.schemas import ModelCard, ModelsResponse
 from service.scoring.models import ModelRegistry, ScoreOutcome
 
 router = APIRouter()

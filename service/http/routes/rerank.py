@@ -10,7 +10,7 @@ from sandbox_worker.protocol import JobResult
 from service.execution.jobs import build_jobs, deadline_for
 from service.http.deps import SandboxDep, SettingsDep
 from service.http.routes.models import RegistryDep, set_timing_headers
-from service.http.scoring_schemas import (
+from service.http.schemas import (
     RerankRequest,
     RerankResponse,
     RerankResult,

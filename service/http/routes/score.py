@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.http.deps import SettingsDep
 from service.http.routes.models import RegistryDep, set_timing_headers
-from service.http.scoring_schemas import ScoreRequest, ScoreResponse, Usage, check_score
+from service.http.schemas import ScoreRequest, ScoreResponse, Usage, check_score
 
 router = APIRouter()
 

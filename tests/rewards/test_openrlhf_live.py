@@ -17,7 +17,7 @@ import openrlhf.utils.agent as agent
 import pytest
 import torch
 
-from tests.rl.conftest import CORRECT, QUESTION, TESTS, WRONG
+from tests.rewards.conftest import CORRECT, QUESTION, TESTS, WRONG
 
 PROMPT = f"<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n"
 

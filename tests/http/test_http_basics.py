@@ -10,7 +10,7 @@ import pytest
 
 from service.config import Settings
 from service.http.app import create_app
-from tests.service.fakes import FakeRegistry, FakeSandbox
+from tests.http.fakes import FakeRegistry, FakeSandbox
 
 BODY = {"submissions": [{"id": "a", "code": "x = 1", "tests": ["assert True", "assert x == 2"]}]}
 

@@ -11,7 +11,7 @@ import pytest
 from codereward_client import AsyncCodeRewardClient, CodeRewardClient, CodeRewardError
 from codereward_client.trl import make_reward_func
 from codereward_client.verl import compute_score, compute_score_async, compute_score_batch
-from tests.rl.conftest import CORRECT, QUESTION, TESTS, WRONG
+from tests.rewards.conftest import CORRECT, QUESTION, TESTS, WRONG
 
 
 def test_client_get_reward_and_execute_tests(live_url: str) -> None:

@@ -14,7 +14,7 @@ from service.config import Settings
 from service.errors import Unprocessable
 from service.http.app import create_app
 from service.rewards.modes import parse_tests
-from tests.rl.fakes import FakeRegistry, PassIfDefined
+from tests.rewards.fakes import FakeRegistry, PassIfDefined
 
 PROMPT = "<|im_start|>user\nWrite add(a, b).<|im_end|>\n<|im_start|>assistant\n"
 GOOD = "```python\ndef add(a, b):\n    return a + b\n```<|im_end|>"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import torch
 
-from tests.rl.conftest import QUESTION, TESTS, minilm_dir
+from tests.rewards.conftest import QUESTION, TESTS, minilm_dir
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trl" / "grpo_acecode.py"
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
