@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # KV cache serves each continuation; auto: on CPU (BENCHMARKS.md §7)
     prefix_sharing: Literal["auto", "on", "off"] = "auto"
     prefix_min_tokens: int = Field(default=16, ge=1)  # shortest prefix worth sharing
+    # with prefix sharing on: a batch about to start on an idle model thread waits this long
+    # for the rest of a burst (a GRPO group sent as separate requests) so it can share (0: off)
+    prefix_gather_ms: float = Field(default=20.0, ge=0, le=1000)
 
     # --- sandbox ---
     redis_url: str | None = None

@@ -63,8 +63,11 @@ class Batcher:
     def __init__(self, engine: Engine, *, max_batch_tokens: int, max_batch_requests: int,
                  max_queue_items: int, metrics: ScoringMetrics | None = None,
                  workers: DeviceWorkers | None = None,
-                 max_padding_ratio: float = 1.0) -> None:
+                 max_padding_ratio: float = 1.0, gather_s: float = 0.0) -> None:
         self.engine = engine
+        # prefix-sharing engines only: a batch about to start waits this long for the rest of
+        # a burst, so that a GRPO group sent as separate requests shares its prompt
+        self.gather_s = gather_s if getattr(engine, "shared_prefix_tokens", 0) else 0.0
         self.max_batch_tokens = max(max_batch_tokens, engine.info.max_length)
         self.max_batch_requests = max_batch_requests
         self.max_padding_ratio = max_padding_ratio  # share of a padded batch that may be pad
@@ -140,6 +143,11 @@ class Batcher:
                 await self._wake.wait()
             if len(inflight) >= self._workers.workers:
                 await self._wait_fill_or_done(inflight)
+            elif self.gather_s and not self._full_batch_queued():
+                # the oldest item waits at most gather_s in all for the rest of its burst
+                left = self._queue[0].enqueued + self.gather_s - time.perf_counter()
+                if left > 0:
+                    await asyncio.sleep(left)
             batch = await self._form()
             if not batch:
                 continue

@@ -93,6 +93,7 @@ class BatchLimits:
     max_padding_ratio_gpu: float = 1.0
     max_batch_tokens_cpu: int = 2048  # a CPU forward is fastest per token at ~2k tokens
     cpu_model_workers: int = 0  # batches run side by side on CPU (0: auto, 2 if 2+ cores)
+    prefix_gather_s: float = 0.0  # prefix-sharing engines: wait for a burst's other items
 
 
 def load_engine(opts: LoadOptions, backend: str) -> Engine:
@@ -173,7 +174,8 @@ class ModelRegistry:
                               max_queue_items=limits.max_queue_items, metrics=self._metrics,
                               workers=self._workers[opts.device],
                               max_padding_ratio=(limits.max_padding_ratio_cpu if cpu
-                                                 else limits.max_padding_ratio_gpu))
+                                                 else limits.max_padding_ratio_gpu),
+                              gather_s=limits.prefix_gather_s)
             batcher.start()
             self._scorers[opts.name] = Scorer(engine, batcher, self._metrics)
             info = engine.info
@@ -265,6 +267,7 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
                          max_padding_ratio_cpu=settings.max_padding_ratio_cpu,
                          max_padding_ratio_gpu=settings.max_padding_ratio_gpu,
                          max_batch_tokens_cpu=settings.max_batch_tokens_cpu,
-                         cpu_model_workers=settings.cpu_model_workers)
+                         cpu_model_workers=settings.cpu_model_workers,
+                         prefix_gather_s=settings.prefix_gather_ms / 1000)
     return ModelRegistry(specs, backend=backend, limits=limits,
                          metrics=ScoringMetrics(metrics.registry))

@@ -186,3 +186,47 @@ def test_select_batch_caps_the_padded_share(seed: int) -> None:
     assert sum(lengths) >= 0.8 * batch_cost(lengths, padded=True)
     uncapped = select_batch(window, 10**6, 64)
     assert len(uncapped) == 40 and len(batch) < len(uncapped)  # the cap is what split them
+
+
+class SharingEngine(FakeEngine):
+    """A FakeEngine that declares prefix sharing, so the batcher groups shared prefixes."""
+
+    shared_prefix_tokens = 4
+    padded = False
+
+
+async def _burst(gather_s: float) -> list[list[list[int]]]:
+    """8 separate requests with one 40-token prompt, sent 2 ms apart, to an idle model."""
+    engine = SharingEngine()
+    batcher = Batcher(engine, max_batch_tokens=1024, max_batch_requests=16,
+                      max_queue_items=100, gather_s=gather_s)
+    batcher.start()
+    prompt = list(range(100, 140))
+    try:
+        tasks = []
+        for i in range(8):
+            tasks.append(asyncio.create_task(batcher.submit([Encoded(prompt + [i, i])])))
+            await asyncio.sleep(0.002)
+        results = await asyncio.gather(*tasks)
+    finally:
+        await batcher.aclose()
+    assert [r.scores for r in results] == [[42.0]] * 8
+    return engine.batches
+
+
+async def test_a_burst_of_separate_requests_waits_to_share_its_prefix() -> None:
+    batches = await _burst(gather_s=0.2)
+    assert [len(b) for b in batches] == [8]  # one shared batch: the prompt runs once
+
+
+async def test_without_a_gather_window_the_first_request_of_a_burst_runs_alone() -> None:
+    batches = await _burst(gather_s=0.0)
+    assert len(batches[0]) == 1 and sum(len(b) for b in batches) == 8
+
+
+async def test_the_gather_window_is_off_for_engines_that_do_not_share() -> None:
+    engine = FakeEngine()
+    batcher = Batcher(engine, max_batch_tokens=1024, max_batch_requests=16,
+                      max_queue_items=100, gather_s=5.0)
+    assert batcher.gather_s == 0.0
+    await batcher.aclose()
