@@ -1,6 +1,6 @@
 """Best-of-N and GRPO benchmark: prefix sharing on against off, same model, same run.
 
-    python -m loadtests.bench_bestofn [--model DIR] [--n 4,16] [--rounds 2] [--groups 2]
+    python -m loadtests.bench_bestofn [--model DIR] [--n 4,16,64] [--rounds 2] [--groups 2]
 
 HTTP only: two `python -m service` processes on the same checkpoint (the built-in default
 unless --model), one with CODEREWARD_PREFIX_SHARING=on and one with =off, started one after
@@ -93,7 +93,7 @@ def _run_server(model: Path, sharing: str, port: int,
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="model dir (default: the built-in default model)")
-    ap.add_argument("--n", default="4,16", help="candidates per /rerank, comma-separated")
+    ap.add_argument("--n", default="4,16,64", help="candidates per /rerank, comma-separated")
     ap.add_argument("--rounds", type=int, default=2, help="/rerank requests per N")
     ap.add_argument("--groups", type=int, default=2, help="GRPO groups of 8")
     ap.add_argument("--port", type=int, default=8471)

@@ -205,7 +205,7 @@ async def _burst(gather_s: float) -> list[list[list[int]]]:
     try:
         tasks = []
         for i in range(8):
-            tasks.append(asyncio.create_task(batcher.submit([Encoded(prompt + [i, i])])))
+            tasks.append(asyncio.create_task(batcher.submit([Encoded([*prompt, i, i])])))
             await asyncio.sleep(0.002)
         results = await asyncio.gather(*tasks)
     finally:
