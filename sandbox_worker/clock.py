@@ -65,7 +65,8 @@ class StarvationClock:
         self.limit_s, self.cap = limit_s, now + STARVED_FACTOR * limit_s
         return now + limit_s
 
-    def _starved(self) -> bool:
+    def starved(self) -> bool:
+        """Whether the process is runnable and has used less CPU than the limit so far."""
         if not self.pid or _state(self.pid) != "R":
             return False
         cpu = _cpu_s(self.pid)
@@ -78,6 +79,6 @@ class StarvationClock:
             left = max(0.0, deadline - time.monotonic())
             if select.select([fd], [], [], left)[0]:
                 return max(deadline, self.cap)  # an answer is coming: finish it by the cap
-            if time.monotonic() >= self.cap or not self._starved():
+            if time.monotonic() >= self.cap or not self.starved():
                 return deadline
             deadline = min(self.cap, time.monotonic() + _STEP_S)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sandbox_worker import session
 from sandbox_worker.isolation import CLEAN_ENV, Limits
+from sandbox_worker.kinds import dispatch
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 
 log = logging.getLogger("codereward.sandbox")
@@ -218,7 +219,9 @@ class Executor:
             raise RuntimeError("executor is not running")
         with self._slots:
             try:
-                return session.run_job(self._spawn, job)
+                if job.kind == "asserts" and job.language == "python":
+                    return session.run_job(self._spawn, job)
+                return dispatch.run_job(self._spawn, job)
             except Exception:
                 log.exception("sandbox failure")
                 return JobResult.unrun(RunStatus.KILLED, job.n_tests(), "sandbox failure")

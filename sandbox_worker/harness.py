@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sandbox_worker import isolation, values, wire
+from sandbox_worker.kinds import stdio_child
 
 ERROR_CHARS = 300  # longest error text sent back; the supervisor cuts again
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # program code + tests are far below this
@@ -81,6 +82,9 @@ def hide_later(names: Iterable[str]) -> None:
 
 def _load(rfd: int, wfd: int) -> dict[str, Any] | None:
     msg = wire.recv(rfd, max_bytes=MAX_REQUEST_BYTES)
+    if msg.get("kind") == "stdio":  # a whole program per case, not a loaded module
+        stdio_child.serve(rfd, wfd, msg)
+        return None
     isolation.set_job_limits(int(msg["memory_mb"]), int(msg["cpu_s"]))
     own = _OWN_MODULES
     if own is None:

@@ -108,7 +108,7 @@ def _cut(text: object) -> str:
     return str(text)[:ERROR_CHARS]
 
 
-def _load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = None,
+def load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = None,
           ) -> tuple[Child | None, RunStatus, str | None]:
     """Fresh child with the program loaded; `then` is queued right behind the code."""
     child = spawn()
@@ -157,7 +157,7 @@ def _judge_assert(node: compare.Node, fetch: compare.Fetch) -> TestVerdict | Non
 
 def _load_clean(spawn: Callable[[], Child], job: Job) -> Child:
     """A fresh child with no program: the job's clean child (broker.CleanChild)."""
-    helper, status, _ = _load(spawn, job.model_copy(update={"code": ""}))
+    helper, status, _ = load(spawn, job.model_copy(update={"code": ""}))
     if helper is None:
         raise (wire.Deadline if status is RunStatus.TIMEOUT else wire.WireError)(status.value)
     return helper
@@ -323,7 +323,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
     clean = broker.CleanChild(functools.partial(_load_clean, spawn, job))
     first_run = _eager_run(plans, 0)
     pending = _Batch(0, plans[:first_run]) if first_run else None
-    child, status, error = _load(spawn, job, pending.msg if pending else None)
+    child, status, error = load(spawn, job, pending.msg if pending else None)
     if child is None:
         return JobResult.unrun(status, n, error)
     verdicts: list[TestVerdict] = []
@@ -334,7 +334,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
             if child is None:
                 if time.monotonic() > budget_end:
                     break
-                child, again, _ = _load(spawn, job)
+                child, again, _ = load(spawn, job)
                 if child is None:
                     verdicts.append(TestVerdict(status=TestStatus.KILLED,
                                                 error=f"reload failed: {again.value}"))
