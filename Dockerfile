@@ -4,19 +4,22 @@
 #   docker build --target worker  -t codereward-worker  .   # sandbox worker: no torch, small
 # Build args: TORCH_VERSION, TORCH_INDEX_URL (cu128 wheels; the cpu index for CPU-only images),
 # INSTALL_VLLM=1 adds the `gpu` extra (vLLM) to the service image.
+# TOOLCHAINS="gcc g++ default-jdk-headless golang-go rustc nodejs" adds the compilers and
+# runtimes the stdio test kind can use (none by default: Python only; GET /languages says).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------
 # base: interpreter, bubblewrap (the sandbox's isolation tool), tini (PID 1 that forwards
 # SIGTERM so the service can drain), an unprivileged user (uid 10001).
 FROM ${PYTHON_IMAGE} AS base
+ARG TOOLCHAINS=""
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap tini \
+ && apt-get install -y --no-install-recommends bubblewrap tini ${TOOLCHAINS} \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 app \
  && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/app --shell /usr/sbin/nologin app

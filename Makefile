@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-service install-worker install-test system-deps serve test smoke lint \
+.PHONY: install install-service install-worker install-test system-deps toolchains serve test smoke lint \
         typecheck importlint pytest bench bench-execute bench-score bench-queue bench-rl bench-models bench-bestofn eval default-model image clean
 
 $(PY):
@@ -48,6 +48,18 @@ system-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server bubblewrap; \
 	fi
 
+# compilers and runtimes for the stdio test kind (Debian packages); a language whose toolchain
+# is absent is simply not offered (GET /languages). `make test` installs them.
+TOOLCHAINS := gcc:gcc g++:g++ javac:default-jdk-headless go:golang-go rustc:rustc node:nodejs
+toolchains:
+	@missing=""; for pair in $(TOOLCHAINS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing toolchains:$$missing (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
 default-model: install-service
 	$(PY) -m training.default_model
 
@@ -61,7 +73,7 @@ lint: install-test
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-pytest: install-test system-deps
+pytest: install-test system-deps toolchains
 	$(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
 
 test: lint pytest

@@ -18,6 +18,7 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
+from sandbox_worker import languages
 from sandbox_worker.config import WorkerSettings
 from sandbox_worker.protocol import (
     EXECUTOR_VERSION,
@@ -274,6 +275,7 @@ class Worker:
     def _heartbeat_loop(self) -> None:
         """Announce liveness and keep our running entries from looking idle (no steal)."""
         ttl = max(1, int(self._s.worker_heartbeat_s * 3 + 1))
+        toolchains = languages.available()  # once: version probes run a subprocess each
         wait = 0.0  # first beat at once, so a fresh worker is visible immediately
         while not self._done.wait(wait):
             wait = self._s.worker_heartbeat_s
@@ -282,7 +284,8 @@ class Worker:
             beat = json.dumps({
                 "pid": os.getpid(), "busy": len(running), "slots": self._s.sandbox_workers,
                 "draining": self._stop.is_set(), "ts": time.time(), "ttl_s": ttl,
-                "isolation": str(getattr(self._runner, "isolation", "unknown"))})
+                "isolation": str(getattr(self._runner, "isolation", "unknown")),
+                "languages": toolchains})
             try:
                 pipe = self._r.pipeline(transaction=False)
                 pipe.set(self._keys.worker(self.name), beat, ex=ttl)

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     max_submissions: int = Field(default=1024, ge=1)  # submissions per /execute-tests
     max_tests: int = Field(default=256, ge=1)  # tests per submission
     max_text_chars: int = Field(default=200_000, ge=16)  # any one text field
+    # one stdio case's input or expected output (competitive-programming inputs run to MBs)
+    max_case_chars: int = Field(default=4_000_000, ge=16)
     request_timeout_s: float = Field(default=120.0, gt=0)  # deadline for one request (504)
 
     # --- /get_reward (RL trainers); formulas in service/rewards/modes.py ---

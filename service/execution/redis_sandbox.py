@@ -84,6 +84,7 @@ class RedisSandbox:
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
         self._fleet = {"workers": "unknown", "isolation": "unknown"}
+        self._languages: dict[str, str] | None = None
         self._metrics = metrics
         r = metrics.registry
         self.submits = Counter("codereward_sandbox_queue_submits_total",
@@ -283,6 +284,7 @@ class RedisSandbox:
     def _note_fleet(self, fleet: dict[bytes, bytes]) -> list[bytes]:
         """Remember live workers and their isolation levels; names long dead are returned."""
         now, alive, levels, gone = time.time(), 0, set(), []
+        langs: dict[str, str] = {}
         for name, raw in fleet.items():
             try:
                 beat = json.loads(raw)
@@ -293,14 +295,23 @@ class RedisSandbox:
             if age <= ttl:
                 alive += 1
                 levels.add(str(beat.get("isolation", "unknown")))
+                found = beat.get("languages")
+                if isinstance(found, dict):
+                    langs.update({str(k): str(v) for k, v in found.items()})
             elif age > 10 * ttl:
                 gone.append(name)
-        self._fleet = {"workers": str(alive), "isolation": ",".join(sorted(levels)) or "unknown"}
+        self._fleet = {"workers": str(alive), "isolation": ",".join(sorted(levels)) or "unknown",
+                       "languages": ",".join(sorted(langs))}
+        self._languages = langs or None
         return gone
 
     def describe(self) -> dict[str, str]:
         """Backend, stream, and (as of the last readiness check) live workers and isolation."""
         return {"backend": "redis", "stream": self._keys.stream, **self._fleet}
+
+    def languages(self) -> dict[str, str] | None:
+        """What the live workers announced (their union), as of the last readiness check."""
+        return self._languages
 
     async def aclose(self) -> None:
         self._closed = True

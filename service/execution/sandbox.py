@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from sandbox_worker import languages
 from sandbox_worker.executor import Executor
 from sandbox_worker.protocol import Job, JobResult
 from service.errors import DeadlineExceeded, Overloaded
@@ -31,6 +32,11 @@ class SandboxBackend(Protocol):
 
     def describe(self) -> dict[str, str]:
         """Backend kind and isolation level, for /readyz and logs."""
+        ...
+
+    def languages(self) -> dict[str, str] | None:
+        """Languages the backend can run, with their toolchain versions (None: not known
+        yet, e.g. no worker has announced itself)."""
         ...
 
     async def aclose(self) -> None:
@@ -94,7 +100,11 @@ class LocalSandbox:
         return not self._closed and self._executor.healthy()
 
     def describe(self) -> dict[str, str]:
-        return {"backend": "local", "isolation": self._executor.isolation}
+        return {"backend": "local", "isolation": self._executor.isolation,
+                "languages": ",".join(languages.available())}
+
+    def languages(self) -> dict[str, str] | None:
+        return languages.available()
 
     async def aclose(self) -> None:
         self._closed = True

@@ -22,6 +22,7 @@ from service.http.auth import check_api_key
 from service.http.lifecycle import DrainMiddleware, InFlight, warm_up
 from service.http.middleware import RequestContextMiddleware
 from service.http.routes import execute, ops, rerank, score
+from service.http.routes import languages as languages_route
 from service.http.routes import models as models_route
 from service.http.routes import reward as reward_route
 from service.http.schemas import ErrorBody
@@ -39,7 +40,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 
 # Routers behind API-key auth. Each feature adds its router here.
 API_ROUTERS = [execute.router, reward_route.router, score.router, rerank.router,
-               models_route.router]
+               models_route.router, languages_route.router]
 
 
 def build_sandbox(settings: Settings, metrics: Metrics) -> SandboxBackend:

@@ -8,19 +8,22 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sandbox_worker.protocol import RunStatus, TestVerdict
+from sandbox_worker.protocol import RunStatus, TestSpec, TestVerdict
 from service.config import Settings
 from service.errors import BadRequest, TooLarge
 
 
 class Submission(BaseModel):
-    """One program and its asserts."""
+    """One program and its tests: a list of asserts (AceCode's format), or a test object of
+    another kind (`stdio`, `call`; see README "Test formats and languages")."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(default=None, max_length=256)
     code: str
-    tests: list[str]
+    tests: list[str] | TestSpec
+    language: str = Field(default="python", max_length=40,
+                          description="python (default), c, cpp, java, go, rust, javascript")
 
 
 class ExecuteRequest(BaseModel):
@@ -127,7 +130,8 @@ class RerankRequest(BaseModel):
     prompt: str
     candidates: list[str]
     top_k: int | None = Field(default=None, ge=1)
-    tests: list[str] | None = None
+    tests: list[str] | TestSpec | None = None
+    language: str = Field(default="python", max_length=40)
     model: str | None = None
     timeout_s: float | None = Field(default=None, gt=0, description="limit per test, seconds")
     memory_mb: int | None = Field(default=None, gt=0, description="address space, MiB")
@@ -195,3 +199,20 @@ def check_rerank(settings: Settings, body: RerankRequest) -> None:
         raise TooLarge(f"{len(body.candidates)} candidates over the limit of "
                        f"{settings.max_candidates}")
     check_texts(settings, [body.prompt, *body.candidates])
+
+
+class LanguageCard(BaseModel):
+    """One language the sandbox can run."""
+
+    name: str
+    version: str = Field(description="the toolchain's version line")
+    kinds: list[str] = Field(description="test kinds it runs")
+
+
+class LanguagesResponse(BaseModel):
+    """GET /languages."""
+
+    known: bool = Field(description="false while the backend has not said (no worker yet)")
+    languages: list[LanguageCard]
+    all: list[str] = Field(description="every language name the protocol knows")
+    aliases: dict[str, str]

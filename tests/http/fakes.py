@@ -32,6 +32,9 @@ class FakeSandbox:
     def describe(self) -> dict[str, str]:
         return {"backend": "fake", "isolation": "none"}
 
+    def languages(self) -> dict[str, str] | None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

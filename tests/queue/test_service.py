@@ -129,3 +129,30 @@ def test_text_without_utf8_form_is_422_not_500(redis_server: RedisServer) -> Non
         r = httpx.post(url + "/execute-tests", content=body,
                        headers={"content-type": "application/json"}, timeout=30)
         assert r.status_code == 422 and "Unicode" in r.text, r.text
+
+
+async def test_stdio_call_and_cpp_jobs_run_on_a_worker(
+        redis_server: RedisServer, start_worker: Callable[..., WorkerProc]) -> None:
+    from sandbox_worker import languages
+    from sandbox_worker.protocol import CallTests, StdioTests
+
+    stdio = StdioTests(kind="stdio", cases=[{"input": "1 2", "output": "3"},  # type: ignore[list-item]
+                                            {"input": "2 2", "output": "5"}])
+    jobs = [Job(code="print(sum(map(int, input().split())))", tests=stdio, timeout_s=5,
+                memory_mb=512),
+            Job(code="def f(x):\n    return x * 2", timeout_s=5, memory_mb=512,
+                tests=CallTests(kind="call", fn_name="f", inputs=[[1], [2]], outputs=[2, 5]))]
+    if languages.version("cpp") is not None:
+        jobs.append(Job(code="#include <cstdio>\nint main(){int a,b;scanf(\"%d %d\",&a,&b);"
+                             "printf(\"%d\",a+b);}", language="cpp", tests=stdio, timeout_s=5,
+                        memory_mb=512))
+    start_worker()
+    sandbox = RedisSandbox(redis_server.url, metrics=Metrics())
+    try:
+        results = await sandbox.execute(jobs, deadline_s=60)
+        assert [[t.status.value for t in r.tests] for r in results] == \
+            [["passed", "failed"]] * len(jobs)
+        assert await sandbox.ready()
+        assert "python" in (sandbox.languages() or {})  # announced in the worker's heartbeat
+    finally:
+        await sandbox.aclose()

@@ -35,6 +35,9 @@ class PassIfDefined:
     def describe(self) -> dict[str, str]:
         return {"backend": "fake", "isolation": "none"}
 
+    def languages(self) -> dict[str, str] | None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

@@ -67,6 +67,9 @@ class PassRateSandbox:
     def describe(self) -> dict[str, str]:
         return {"backend": "fake", "isolation": "none"}
 
+    def languages(self) -> dict[str, str] | None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

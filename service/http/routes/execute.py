@@ -14,9 +14,9 @@ router = APIRouter()
 @router.post("/execute-tests", response_model=ExecuteResponse)
 async def execute_tests(body: ExecuteRequest, settings: SettingsDep,
                         sandbox: SandboxDep) -> ExecuteResponse:
-    """Run programs against assert tests; pass rates as in AceCoder."""
-    jobs = build_jobs(settings, [(s.code, s.tests) for s in body.submissions],
-                      body.timeout_s, body.memory_mb)
+    """Run programs against their tests (asserts, stdio or call); pass rates as in AceCoder."""
+    jobs = build_jobs(settings, [(s.code, s.tests, s.language) for s in body.submissions],
+                      body.timeout_s, body.memory_mb, available=sandbox.languages())
     results = await sandbox.execute(jobs, deadline_s=deadline_for(settings, jobs))
     return ExecuteResponse(results=[
         SubmissionResult(id=s.id, status=r.status, pass_rate=r.pass_rate, passed=r.passed,

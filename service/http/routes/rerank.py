@@ -34,8 +34,9 @@ async def rerank(body: RerankRequest, request: Request, response: Response,
               {"role": "assistant", "content": code}] for code in body.candidates]
     pass_rates: list[float] | None = None
     if body.tests:
-        jobs = build_jobs(settings, [(code, body.tests) for code in body.candidates],
-                          body.timeout_s, body.memory_mb)
+        jobs = build_jobs(settings, [(code, body.tests, body.language)
+                                     for code in body.candidates],
+                          body.timeout_s, body.memory_mb, available=sandbox.languages())
         try:
             async with asyncio.TaskGroup() as group:  # one failing cancels the other
                 score_task = group.create_task(
