@@ -19,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sandbox_worker import datasets
 from sandbox_worker.extract import extract_code
-from sandbox_worker.protocol import Job, JobResult
+from sandbox_worker.protocol import Job, JobResult, TestSpec
 from service.config import Settings
 from service.errors import Unprocessable
 from service.execution import SandboxBackend, build_jobs, deadline_for
@@ -88,12 +90,14 @@ def _tests_from(obj: object) -> list[str] | None:
     return None
 
 
-def parse_tests(label: Any, index: int) -> list[str] | None:
-    """Asserts carried by one label; None when the label is empty; 422 when malformed.
+def parse_tests(label: Any, index: int) -> list[str] | TestSpec | None:
+    """Tests carried by one label; None when the label is empty; 422 when malformed.
 
     Accepted: a list of assert strings, an object with `test_cases` (AceCode-87K row),
-    `tests` or `test_list`, either as JSON text or as JSON values; or plain text made of
-    assert statements (one test per line that starts with `assert`).
+    `tests` or `test_list`, either as JSON text or as JSON values; plain text made of
+    assert statements (one test per line that starts with `assert`); or a published stdio /
+    call layout (APPS/TACO `input_output`, CodeContests, LiveCodeBench, verl
+    `reward_model.ground_truth`: sandbox_worker.datasets).
     """
     if label is None or label == "" or label == [] or label == {}:
         return None
@@ -109,12 +113,27 @@ def parse_tests(label: Any, index: int) -> list[str] | None:
             raise Unprocessable(f"labels[{index}] is neither JSON nor assert lines") from None
     tests = _tests_from(value)
     if tests is None:
+        try:
+            spec = datasets.read_tests(value)
+        except (datasets.LayoutError, ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise Unprocessable(f"labels[{index}]: malformed test layout: {exc}"[:300]) from None
+        if spec is not None:
+            if not _count(spec):
+                raise Unprocessable(f"labels[{index}] has no test cases")
+            return spec
         raise Unprocessable(
-            f"labels[{index}] carries no tests: expected a list of assert strings or an object "
-            "with test_cases (stdin/stdout tests are not supported)")
+            f"labels[{index}] carries no tests: expected a list of assert strings, an object "
+            "with test_cases, or a stdio/call layout (input_output, public_tests, "
+            "public_test_cases, ground_truth)")
     if not tests:
         raise Unprocessable(f"labels[{index}] has an empty test list")
     return tests
+
+
+def _count(tests: list[str] | TestSpec) -> int:
+    if isinstance(tests, list):
+        return len(tests)
+    return Job(code="", tests=tests, timeout_s=1, memory_mb=64).n_tests()
 
 
 def _sigmoid(x: float) -> float:
@@ -140,18 +159,19 @@ def _combine(row: RewardRow, mode: RewardMode, settings: Settings) -> None:
         row.score = row.pass_rate
 
 
-async def _execute(conversations: Sequence[Conversation], tests: Sequence[list[str] | None],
+async def _execute(conversations: Sequence[Conversation],
+                   tests: Sequence[list[str] | TestSpec | None],
                    rows: list[RewardRow], settings: Settings, sandbox: SandboxBackend,
                    cache: VerdictCache | None) -> None:
     """Run every row that has tests; fills pass rates and statuses in `rows`."""
-    todo: list[tuple[int, str, list[str]]] = []
+    todo: list[tuple[int, str, list[str] | TestSpec]] = []
     for i, (conv, row_tests) in enumerate(zip(conversations, tests, strict=True)):
         if row_tests is None:
             continue
         code = extract_code(conv.response)
         rows[i].code_chars = len(code)
         if not code.strip():
-            rows[i].pass_rate, rows[i].passed, rows[i].total = 0.0, 0, len(row_tests)
+            rows[i].pass_rate, rows[i].passed, rows[i].total = 0.0, 0, _count(row_tests)
             rows[i].status = "no_code"
             continue
         todo.append((i, code, row_tests))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from sandbox_worker.protocol import CallTests, StdioTests
 from service.config import Settings
 from service.errors import Unprocessable
 from service.http.app import create_app
@@ -36,7 +37,16 @@ def test_parse_tests_accepts_lists_rows_and_assert_lines(label: Any, expected: A
     assert parse_tests(label, 0) == expected
 
 
-@pytest.mark.parametrize("label", ["not json", json.dumps({"inputs": ["1"], "outputs": ["2"]}),
+def test_parse_tests_reads_published_stdio_and_call_layouts() -> None:
+    apps = parse_tests(json.dumps({"inputs": ["1 2"], "outputs": ["3"]}), 0)
+    assert isinstance(apps, StdioTests) and apps.cases[0].output == "3"
+    verl = parse_tests({"reward_model": {"ground_truth": json.dumps(
+        {"fn_name": "f", "inputs": [[1]], "outputs": [[2]]})}}, 0)
+    assert isinstance(verl, CallTests) and verl.fn_name == "f"
+
+
+@pytest.mark.parametrize("label", ["not json", json.dumps({"inputs": ["1"], "outputs": []}),
+                                   json.dumps({"inputs": [], "outputs": []}),
                                    [1, 2], json.dumps(["  "]), 42])
 def test_parse_tests_rejects_malformed(label: Any) -> None:
     with pytest.raises(Unprocessable):

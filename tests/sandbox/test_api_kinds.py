@@ -97,3 +97,17 @@ async def test_languages_endpoint_lists_what_the_sandbox_found(client: httpx.Asy
     assert set(names) == set(languages.available())
     ready = await client.get("/readyz")
     assert "python" in ready.json()["sandbox"]["languages"]
+
+
+async def test_get_reward_with_published_stdio_and_call_labels(client: httpx.AsyncClient) -> None:
+    import json as _json
+
+    prompt = "<|im_start|>user\nSolve it.<|im_end|>\n<|im_start|>assistant\n"
+    apps = _json.dumps({"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "7\n"]})
+    taco = {"input_output": {"fn_name": "add", "inputs": [[1, 2], [2, 2]], "outputs": [[3], [5]]}}
+    body = {"query": [prompt + f"```python\n{PY_SUM}\n```<|im_end|>",
+                      prompt + "```python\ndef add(a, b):\n    return a + b\n```<|im_end|>"],
+            "prompts": [prompt, prompt], "labels": [apps, taco], "mode": "tests"}
+    r = await client.post("/get_reward", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["extra_logs"]["pass_rate"] == [1.0, 0.5]

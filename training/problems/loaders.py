@@ -1,4 +1,5 @@
-"""Problem loaders: bundled set, AceCode-87K (JSONL/Parquet), HumanEval, MBPP-style JSONL.
+"""Problem loaders: bundled set, AceCode-87K (JSONL/Parquet), HumanEval, MBPP-style JSONL, and
+stdio/call datasets in their published layouts (APPS/TACO, CodeContests, LiveCodeBench, verl).
 
 `python -m training.problems.loaders SOURCE [PATH] --out problems.jsonl [--candidates-out c.jsonl]`
 normalizes any source to the pipeline's problem rows. For AceCode-87K the stored
@@ -16,10 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from sandbox_worker import datasets
 from sandbox_worker.extract import extract_code
+from sandbox_worker.protocol import TestSpec
 from training.common.records import Appender, read_jsonl, write_jsonl
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # training/data
+_SPEC: TypeAdapter[TestSpec] = TypeAdapter(TestSpec)
 _BUILTINS = frozenset({"abs", "len", "set", "sorted", "isinstance", "round", "all", "any", "list",
                        "tuple", "str", "int", "float", "sum", "min", "max", "dict", "bool"})
 
@@ -36,6 +42,15 @@ class Problem:
     source: str = ""
     # AceCode-87K rows carry sampled programs: {model_name, completion_id, completion, pass_rate}
     inferences: list[dict[str, Any]] = field(default_factory=list)
+    # a stdio/call test object (protocol TestSpec as JSON) for rows of published stdio or
+    # call layouts (load source "layout"); `tests` is then empty
+    spec: dict[str, Any] | None = None
+
+    def job_tests(self) -> list[str] | TestSpec:
+        """What a Job runs: the asserts, or the stdio/call test object."""
+        if self.spec is None:
+            return self.tests
+        return _SPEC.validate_python(self.spec)
 
     def to_row(self) -> dict[str, Any]:
         """The JSONL row (inferences travel separately as candidates)."""
@@ -47,7 +62,7 @@ class Problem:
     def from_row(cls, row: dict[str, Any]) -> Problem:
         return cls(id=str(row["id"]), question=row["question"], tests=list(row["tests"]),
                    entry_point=row.get("entry_point", ""), reference=row.get("reference", ""),
-                   source=row.get("source", ""))
+                   source=row.get("source", ""), spec=row.get("spec"))
 
 
 def _rows(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -173,8 +188,46 @@ def load_mbpp(path: str | Path, limit: int | None = None) -> list[Problem]:
     return out
 
 
+_ID_KEYS = ("id", "problem_id", "question_id", "task_id", "name")
+_QUESTION_KEYS = ("question", "question_content", "description", "problem", "prompt")
+
+
+def _first_solution(row: dict[str, Any]) -> str:
+    value = row.get("solution") or row.get("solutions") or ""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)  # APPS stores solutions as a JSON list of strings
+        except ValueError:
+            return value
+    if isinstance(value, dict):  # CodeContests: {language: [...], solution: [...]}
+        value = value.get("solution") or []
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return str(value)
+
+
+def load_layout(path: str | Path, limit: int | None = None) -> list[Problem]:
+    """Rows in a published stdio/call layout (APPS/TACO, CodeContests, LiveCodeBench, verl
+    ground_truth: sandbox_worker.datasets); rows without one are skipped."""
+    out: list[Problem] = []
+    for n, row in enumerate(_rows(path)):
+        spec = datasets.read_tests(row)
+        if spec is None or spec.kind not in ("stdio", "call"):
+            continue
+        ident = next((row[k] for k in _ID_KEYS if row.get(k) not in (None, "")), n)
+        question = next((row[k] for k in _QUESTION_KEYS if isinstance(row.get(k), str)), "")
+        out.append(Problem(id=str(ident), question=question, tests=[],
+                           entry_point=getattr(spec, "fn_name", ""),
+                           reference=_first_solution(row), source="layout",
+                           spec=spec.model_dump()))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
 def load(source: str, path: str | None = None, limit: int | None = None) -> list[Problem]:
-    """Problems from a named source: bundled, humaneval, acecode, mbpp, or jsonl (ours)."""
+    """Problems from a named source: bundled, humaneval, acecode, mbpp, layout (stdio/call
+    datasets), or jsonl (ours)."""
     if source == "bundled":
         return load_bundled()[:limit]
     if source == "humaneval":
@@ -185,6 +238,8 @@ def load(source: str, path: str | None = None, limit: int | None = None) -> list
         return load_acecode(path, limit)
     if source == "mbpp":
         return load_mbpp(path, limit)
+    if source == "layout":
+        return load_layout(path, limit)
     if source == "jsonl":
         return load_problems(path)[:limit]
     raise SystemExit(f"unknown source {source!r}")
@@ -202,7 +257,8 @@ def inference_candidates(problems: list[Problem]) -> Iterator[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("source", choices=["bundled", "humaneval", "acecode", "mbpp", "jsonl"])
+    ap.add_argument("source", choices=["bundled", "humaneval", "acecode", "mbpp", "layout",
+                                       "jsonl"])
     ap.add_argument("path", nargs="?")
     ap.add_argument("--out", required=True)
     ap.add_argument("--candidates-out", help="AceCode: write stored inferences as candidates")

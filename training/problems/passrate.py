@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from sandbox_worker.executor import Executor
-from sandbox_worker.protocol import Job, JobResult
+from sandbox_worker.protocol import Job, JobResult, TestSpec
 from training.common.records import Appender, done_keys, read_jsonl, text_hash
 from training.problems.loaders import Problem, load_problems
 
@@ -71,11 +71,12 @@ def run_jobs(executor: Executor, jobs: list[Job], *, workers: int, desc: str = "
     return [results[j.job_id()] for j in jobs]
 
 
-def run_key(code: str, tests: list[str], timeout_s: float, stop_after_timeout: bool = False
-            ) -> str:
+def run_key(code: str, tests: list[str] | TestSpec, timeout_s: float,
+            stop_after_timeout: bool = False) -> str:
     """What a pass rate depends on: program, tests, per-test limit (and the timeout policy)."""
     policy = ["stop_after_timeout"] if stop_after_timeout else []
-    return text_hash(code, json.dumps(tests), f"{timeout_s:.6f}", *policy)
+    dumped = tests if isinstance(tests, list) else tests.model_dump()
+    return text_hash(code, json.dumps(dumped), f"{timeout_s:.6f}", *policy)
 
 
 def score_candidates(problems: Iterable[Problem], candidates: list[dict[str, Any]],
@@ -84,13 +85,13 @@ def score_candidates(problems: Iterable[Problem], candidates: list[dict[str, Any
     """Append pass-rate rows for candidates not yet in `out_path`; returns rows written."""
     by_id = {p.id: p for p in problems}
     done = done_keys(out_path, "run_key")
-    keyed = [{**c, "run_key": run_key(c["code"], by_id[c["problem_id"]].tests, cfg.timeout_s,
+    keyed = [{**c, "run_key": run_key(c["code"], by_id[c["problem_id"]].job_tests(), cfg.timeout_s,
                                        cfg.stop_after_timeout)}
              for c in candidates if c["problem_id"] in by_id]
     todo = [c for c in keyed if c["run_key"] not in done]
     if not todo:
         return 0
-    jobs = [Job(code=c["code"], tests=by_id[c["problem_id"]].tests, timeout_s=cfg.timeout_s,
+    jobs = [Job(code=c["code"], tests=by_id[c["problem_id"]].job_tests(), timeout_s=cfg.timeout_s,
                 memory_mb=cfg.memory_mb, stop_after_timeout=cfg.stop_after_timeout)
             for c in todo]
     own = executor is None
@@ -112,7 +113,7 @@ def scored_rows(problems: Iterable[Problem], candidates: list[dict[str, Any]],
                 out_path: str | Path, timeout_s: float, stop_after_timeout: bool = False
                 ) -> list[dict[str, Any]]:
     """The pass-rate rows of exactly these candidates (same code, tests, limit), in order."""
-    tests = {p.id: p.tests for p in problems}
+    tests = {p.id: p.job_tests() for p in problems}
     rows = {r.get("run_key"): r for r in read_jsonl(out_path)}
     out = []
     for c in candidates:
