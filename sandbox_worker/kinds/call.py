@@ -34,12 +34,13 @@ def _cut(text: object) -> str:
     return str(text)[:ERROR_CHARS]
 
 
-def _top_level(code: str) -> set[str]:
-    """Names the program's top level defines (functions, classes, assignments, imports)."""
+def _top_level(code: str) -> set[str] | None:
+    """Names the program's top level defines (functions, classes, assignments, imports);
+    None when it does not parse (its load then reports the syntax error)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-        return set()
+        return None
     out: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -52,12 +53,16 @@ def _top_level(code: str) -> set[str]:
     return out
 
 
-def target(code: str, fn_name: str) -> str:
-    """The expression that calls the case's function with the arguments."""
+def target(code: str, fn_name: str) -> str | None:
+    """The expression that calls the case's function with the arguments; None when the
+    program binds neither `fn_name` nor a `Solution` class at its top level (a builtin or
+    preloaded name of that spelling must not answer for a program that defines nothing)."""
     bound = _top_level(code)
-    if fn_name not in bound and "Solution" in bound:
+    if bound is None or fn_name in bound:
+        return f"{fn_name}(*{ARGS})"
+    if "Solution" in bound:
         return f"Solution().{fn_name}(*{ARGS})"
-    return f"{fn_name}(*{ARGS})"
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -169,6 +174,14 @@ def run_call(spawn: Callable[[], Child], job: Job) -> JobResult:
     assert isinstance(tests, CallTests)
     n = len(tests.inputs)
     src = target(job.code, tests.fn_name)
+    if src is None:  # still loaded: a load error is reported as one
+        child, status, error = session.load(spawn, job)
+        if child is None:
+            return JobResult.unrun(status, n, error)
+        child.kill()
+        missing = TestVerdict(status=TestStatus.ERROR, error=_cut(
+            f"the program defines no function {tests.fn_name!r} (nor a class Solution)"))
+        return JobResult.from_tests(RunStatus.OK, [missing] * n)
     budget = job.program_timeout_s
     end = time.monotonic() + (budget if budget is not None else
                               3.0 * (2 * job.timeout_s + session.LOAD_GRACE_S) * (n + 1))

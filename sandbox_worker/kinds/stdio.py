@@ -27,7 +27,7 @@ from sandbox_worker.session import Child
 ERROR_CHARS = 300
 GRACE_S = 2.0  # past the case's own limit (which the child enforces) before we kill it
 MIN_OUTPUT_CAP = 1 << 20  # stdout bytes a case may write: at least this, or 4x the expected
-MAX_OUTPUT_CAP = 64 << 20
+MAX_OUTPUT_CAP = 32 << 20  # base64 of it stays under session.MAX_ANSWER_BYTES
 
 
 def _cut(text: object) -> str:

@@ -71,7 +71,10 @@ def test_raising_missing_and_load_errors(call: RunCall) -> None:
     code = "def f(x):\n    return 10 // x"
     assert _statuses(call(code, "f", [[1], [0]], [10, 0])) == ["passed", "error"]
     missing = call("def g(): pass", "f", [[1]], [1])
-    assert _statuses(missing) == ["error"] and "NameError" in (missing.tests[0].error or "")
+    assert _statuses(missing) == ["error"] and "defines no function" in (missing.tests[0].error or "")
+    # a builtin of the same name never answers for a program that defines nothing
+    assert call("x = 1", "sorted", [[[2, 1]]], [[1, 2]]).passed == 0
+    assert call("def f(:", "f", [[1]], [1]).status is RunStatus.SYNTAX_ERROR
     assert call("raise SystemExit(0)", "f", [[1]], [1]).status is RunStatus.LOAD_ERROR
 
 

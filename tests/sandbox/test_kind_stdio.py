@@ -207,3 +207,13 @@ def test_program_budget_and_stop_after_timeout(stdio: RunStdio) -> None:
     budget = stdio(code, [("0.4", "ok")] * 6, timeout_s=2.0, program_timeout_s=1.0)
     assert budget.tests[0].status.value == "passed"
     assert budget.tests[-1].status.value == "not_run"
+
+
+def test_stopped_program_and_a_leftover_holding_stdout(stdio: RunStdio) -> None:
+    stop = "import os, signal\nprint('3', flush=True)\nos.kill(os.getpid(), signal.SIGSTOP)"
+    assert _statuses(stdio(stop, [("", "3")], timeout_s=1.0)) == ["timeout"]
+    # the case exits at once, but a leftover keeps its stdout open and prints later
+    held = ("import os, time\nif os.fork() == 0:\n    time.sleep(0.5)\n    print('4')\n"
+            "    os._exit(0)\nprint('3')")
+    result = stdio(held, [("", "3"), ("", "3")], timeout_s=5.0)
+    assert _statuses(result) == ["passed", "passed"]
