@@ -9,7 +9,7 @@
   `metadata.func_name` for functional cases (one JSON argument per input line);
 - verl-style `reward_model.ground_truth` (or a bare `ground_truth`): any of the above, as JSON;
 - KodCode / BigCodeBench test modules (`test` / `test_code` holding `def test_*` or a
-  `unittest.TestCase`): a `ModuleTests` (not executed yet by this executor; see README).
+  `unittest.TestCase`): a `ModuleTests` (kinds/modules.py runs them).
 """
 
 from __future__ import annotations

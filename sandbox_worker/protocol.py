@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from enum import StrEnum
@@ -85,16 +84,14 @@ TestSpec = Annotated[StdioTests | CallTests | ModuleTests, Field(discriminator="
 
 
 def count_module_tests(kind: str, source: str) -> int:
-    """Test functions (pytest) or TestCase methods (unittest) a test module defines."""
+    """Verdicts a test module yields: its test functions (pytest, one per parameter set) or
+    TestCase test methods (unittest); 0 when it does not parse."""
+    from sandbox_worker.kinds import modules  # light (ast only); kept out of the child
+
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+        return len(modules.convert(kind, source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
         return 0
-    fns = (ast.FunctionDef, ast.AsyncFunctionDef)
-    if kind == "pytest":
-        return sum(isinstance(n, fns) and n.name.startswith("test") for n in tree.body)
-    return sum(isinstance(m, fns) and m.name.startswith("test")
-               for c in tree.body if isinstance(c, ast.ClassDef) for m in c.body)
 
 
 class Job(BaseModel):

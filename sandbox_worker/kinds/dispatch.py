@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandbox_worker import languages
+from sandbox_worker import languages, session
+from sandbox_worker.kinds import modules
 from sandbox_worker.kinds.call import run_call
 from sandbox_worker.kinds.stdio import run_stdio
-from sandbox_worker.protocol import CallTests, Job, JobResult, RunStatus, StdioTests
+from sandbox_worker.protocol import CallTests, Job, JobResult, ModuleTests, RunStatus, StdioTests
 from sandbox_worker.session import Child
 
-SUPPORTED = ("asserts", "stdio", "call")  # kinds this executor runs (unittest/pytest: not yet)
+SUPPORTED = ("asserts", "stdio", "call", "unittest", "pytest")  # kinds this executor runs
 
 
 def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
@@ -22,6 +23,13 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
         return run_stdio(spawn, job)
     if isinstance(job.tests, CallTests):
         return run_call(spawn, job)
+    if isinstance(job.tests, ModuleTests):
+        try:
+            tests = modules.convert(job.tests.kind, job.tests.module)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError) as exc:
+            return JobResult.unrun(RunStatus.LOAD_ERROR, 0,
+                                   f"the test module does not parse: {type(exc).__name__}")
+        return session.run_job(spawn, job.model_copy(update={"tests": [t for _, t in tests]}))
     return JobResult.unrun(RunStatus.LOAD_ERROR, job.n_tests(),
                            f"test kind {job.kind!r} is not supported by this executor")
 

@@ -39,8 +39,16 @@ Program = tuple[str, Tests] | tuple[str, Tests, str]  # (code, tests[, language]
 
 def _check_spec(settings: Settings, spec: TestSpec, language: str) -> None:
     if isinstance(spec, ModuleTests):
-        raise Unprocessable(f"test kind {spec.kind!r} is not supported yet; "
-                            "supported: asserts, stdio, call")
+        if language != "python":
+            raise Unprocessable(f"{spec.kind} tests run Python programs only (got {language!r})")
+        if len(spec.module) > settings.max_text_chars:
+            raise TooLarge(f"a test module of {len(spec.module)} chars over the limit of "
+                           f"{settings.max_text_chars}")
+        _check_encodable(spec.module, "the test module")
+        if not Job(code="", tests=spec, timeout_s=1, memory_mb=64).n_tests():
+            raise Unprocessable(f"the {spec.kind} test module defines no tests "
+                                "(or does not parse)")
+        return
     if isinstance(spec, CallTests):
         if language != "python":
             raise Unprocessable(f"call tests run Python programs only (got {language!r})")

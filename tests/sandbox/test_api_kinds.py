@@ -72,7 +72,11 @@ async def test_compiled_language_and_compile_error(client: httpx.AsyncClient) ->
     ({"code": "x", "tests": {"kind": "call", "fn_name": "f()", "inputs": [], "outputs": []}},
      422, "identifier"),
     ({"code": "x", "tests": {"kind": "unittest", "module": "import unittest"}}, 422,
-     "not supported yet"),
+     "defines no tests"),
+    ({"code": "x", "tests": {"kind": "pytest", "module": "def test_a(:"}}, 422,
+     "defines no tests"),
+    ({"code": "x", "language": "cpp", "tests": {"kind": "pytest", "module": "def test_a(): pass"}},
+     422, "Python programs only"),
     ({"code": "x", "tests": {"kind": "stdio", "cases": [{"input": "x" * 2000, "output": ""}]}},
      413, "over the limit"),
     ({"code": "x", "tests": {"kind": "stdio", "cases": [{"input": "", "output": ""}] * 9}},
@@ -93,7 +97,7 @@ async def test_languages_endpoint_lists_what_the_sandbox_found(client: httpx.Asy
     body = r.json()
     names = {card["name"]: card for card in body["languages"]}
     assert body["known"] is True and "python" in names
-    assert names["python"]["kinds"] == ["asserts", "stdio", "call"]
+    assert names["python"]["kinds"] == ["asserts", "stdio", "call", "unittest", "pytest"]
     assert set(names) == set(languages.available())
     ready = await client.get("/readyz")
     assert "python" in ready.json()["sandbox"]["languages"]

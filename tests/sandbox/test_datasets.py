@@ -17,7 +17,8 @@ from sandbox_worker.protocol import CallTests, Job, ModuleTests, StdioTests
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = {"apps_stdio": ("stdio", 2), "taco_call": ("call", 2), "code_contests": ("stdio", 4),
-            "lcb_stdin": ("stdio", 2), "lcb_functional": ("call", 2), "verl": ("stdio", 1)}
+            "lcb_stdin": ("stdio", 2), "lcb_functional": ("call", 2), "verl": ("stdio", 1),
+            "kodcode": ("pytest", 2)}
 
 
 def _row(name: str) -> dict[str, object]:
@@ -34,7 +35,7 @@ def test_layout_is_read_and_its_solution_passes(executor: Executor, name: str) -
     assert job.n_tests() == n
     result = executor.run(job)
     assert result.passed == n, [t.error for t in result.tests]
-    broken = executor.run(job.model_copy(update={"code": "print(-1)\ndef biggest(x): return 0\n"
+    broken = executor.run(job.model_copy(update={"code": "print(-1)\ndef biggest(x): return 0\ndef add(a, b): return -7\n"
                                                           "class Solution:\n"
                                                           "    def twoSum(self, *a): return []"}))
     assert broken.passed == 0

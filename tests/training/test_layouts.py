@@ -27,12 +27,12 @@ def _dataset(tmp_path: Path) -> Path:
 def test_layout_rows_load_round_trip_and_score(tmp_path: Path, executor: Executor) -> None:
     problems = load("layout", str(_dataset(tmp_path)))
     assert [p.id for p in problems] == ["apps_stdio", "taco_call", "code_contests", "lcb_stdin",
-                                        "lcb_functional", "verl"]  # kodcode: a test module
+                                        "lcb_functional", "verl", "kodcode"]
     assert all(p.spec is not None and p.reference for p in problems)
     assert Problem.from_row(problems[1].to_row()).job_tests() == problems[1].job_tests()
     candidates = [{"problem_id": p.id, "candidate_id": f"{p.id}/ref", "code": p.reference}
                   for p in problems]
-    candidates += [{"problem_id": p.id, "candidate_id": f"{p.id}/bad", "code": "print(-1)"}
+    candidates += [{"problem_id": p.id, "candidate_id": f"{p.id}/bad", "code": "print(-1)\ndef add(a, b):\n    return -7"}
                    for p in problems]
     out = tmp_path / "rates.jsonl"
     assert score_candidates(problems, candidates, out, ExecSettings(), progress=False,

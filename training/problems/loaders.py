@@ -207,12 +207,13 @@ def _first_solution(row: dict[str, Any]) -> str:
 
 
 def load_layout(path: str | Path, limit: int | None = None) -> list[Problem]:
-    """Rows in a published stdio/call layout (APPS/TACO, CodeContests, LiveCodeBench, verl
-    ground_truth: sandbox_worker.datasets); rows without one are skipped."""
+    """Rows in a published test layout (APPS/TACO, CodeContests, LiveCodeBench, verl
+    ground_truth, KodCode/BigCodeBench test modules: sandbox_worker.datasets); rows without
+    one are skipped."""
     out: list[Problem] = []
     for n, row in enumerate(_rows(path)):
         spec = datasets.read_tests(row)
-        if spec is None or spec.kind not in ("stdio", "call"):
+        if spec is None:
             continue
         ident = next((row[k] for k in _ID_KEYS if row.get(k) not in (None, "")), n)
         question = next((row[k] for k in _QUESTION_KEYS if isinstance(row.get(k), str)), "")

@@ -10,7 +10,8 @@ from service.http.schemas import LanguageCard, LanguagesResponse
 
 router = APIRouter()
 
-_KINDS = {"python": ["asserts", "stdio", "call"]}  # other languages: stdio only
+# other languages: stdio only
+_KINDS = {"python": ["asserts", "stdio", "call", "unittest", "pytest"]}
 
 
 @router.get("/languages", response_model=LanguagesResponse)

@@ -1,0 +1,168 @@
+"""`unittest` and `pytest` test modules (BigCodeBench, KodCode), in the real sandbox: each test
+method / function is one verdict, judged without running unittest or pytest, so a program
+that patches them, exits, or prints a report gains nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from sandbox_worker.executor import Executor
+from sandbox_worker.kinds import modules
+from sandbox_worker.protocol import Job, JobResult, ModuleTests
+
+RunModule = Callable[..., JobResult]
+
+GOOD = "def add(a, b):\n    return a + b\n"
+
+PYTEST = '''
+import pytest
+from solution import add
+import solution as sol
+
+OFFSET = 0
+
+def helper(x):
+    return add(x, OFFSET)
+
+def test_add():
+    assert add(1, 2) == 3
+    assert sol.add(0.1, 0.2) == pytest.approx(0.3)
+
+@pytest.mark.parametrize("a, b, c", [(1, 1, 2), (2, 2, 4), (5, 5, 11)])
+def test_param(a, b, c):
+    assert add(a, b) == c
+
+def test_raises():
+    with pytest.raises(TypeError):
+        add(None, 1)
+
+def test_helper():
+    assert helper(4) == 4
+
+@pytest.mark.skip(reason="not counted")
+def test_skipped():
+    assert False
+'''
+
+UNITTEST = '''
+import unittest
+
+class TestCases(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = 10
+
+    def setUp(self):
+        self.data = [1, 2, 3]
+
+    def check(self, a, b, want):
+        self.assertEqual(add(a, b), want)
+
+    def test_basic(self):
+        self.assertEqual(add(1, 2), 3)
+        self.assertIn(add(1, 1), self.data)
+        self.assertIsInstance(add(1, 1), int)
+
+    def test_helper_and_class_state(self):
+        self.check(self.base, 1, 11)
+
+    def test_raises(self):
+        self.assertRaises(TypeError, add, None, 1)
+        with self.assertRaises(TypeError):
+            add("a", 1)
+
+    def test_almost_and_count(self):
+        self.assertAlmostEqual(add(0.1, 0.2), 0.3)
+        self.assertCountEqual([add(1, 0), add(2, 0)], [2, 1])
+
+    def test_wrong(self):
+        self.assertEqual(add(2, 2), 5)
+
+    def test_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertEqual(add(i, i), 2 * i)
+
+if __name__ == "__main__":
+    unittest.main()
+'''
+
+
+@pytest.fixture
+def run_module(executor: Executor) -> RunModule:
+    def _run(code: str, kind: str, module: str, timeout_s: float = 10.0) -> JobResult:
+        job = Job(code=code, tests=ModuleTests(kind=kind, module=module),  # type: ignore[arg-type]
+                  timeout_s=timeout_s, memory_mb=512)
+        result = executor.run(job)
+        assert executor.healthy()
+        assert result.total == job.n_tests()
+        return result
+    return _run
+
+
+def _statuses(result: JobResult) -> list[str]:
+    return [t.status.value for t in result.tests]
+
+
+def test_conversion_names_and_counts() -> None:
+    names = [n for n, _ in modules.convert("pytest", PYTEST)]
+    assert names == ["test_add", "test_param[0]", "test_param[1]", "test_param[2]",
+                     "test_raises", "test_helper"]  # skipped: not counted
+    assert [n for n, _ in modules.convert("unittest", UNITTEST)] == [
+        f"TestCases.{m}" for m in ("test_basic", "test_helper_and_class_state", "test_raises",
+                                   "test_almost_and_count", "test_wrong", "test_subtests")]
+
+
+def test_honest_pytest_module(run_module: RunModule) -> None:
+    result = run_module(GOOD, "pytest", PYTEST)
+    assert _statuses(result) == ["passed", "passed", "passed", "failed", "passed", "passed"]
+
+
+def test_honest_unittest_module(run_module: RunModule) -> None:
+    result = run_module(GOOD, "unittest", UNITTEST)
+    assert _statuses(result) == ["passed"] * 4 + ["failed", "passed"]
+    assert "4 == 5" in (result.tests[4].error or "")
+
+
+def test_fixtures_and_unknown_decorators_error_clearly(run_module: RunModule) -> None:
+    module = ("import pytest\nfrom solution import add\n\ndef test_fix(tmp_path):\n"
+              "    assert add(1, 1) == 2\n\n@pytest.fixture\ndef thing():\n    return 1\n\n"
+              "@pytest.mark.timeout(3)\ndef test_deco():\n    assert add(1, 1) == 2\n")
+    result = run_module(GOOD, "pytest", module)
+    assert _statuses(result) == ["error", "error"]
+    assert "fixtures (tmp_path)" in (result.tests[0].error or "")
+
+
+HOSTILE = {
+    "patched unittest": "import unittest\nfor m in dir(unittest.TestCase):\n"
+                        "    if m.startswith('assert'):\n"
+                        "        setattr(unittest.TestCase, m, lambda *a, **k: None)\n"
+                        "def add(a, b):\n    return 0\n",
+    "fake pytest module": "import sys, types\nfake = types.ModuleType('pytest')\n"
+                          "fake.approx = lambda x, **k: type('A', (), {'__eq__': lambda s, o: True})()\n"
+                          "fake.raises = lambda *a: __import__('contextlib').suppress(BaseException)\n"
+                          "sys.modules['pytest'] = fake\ndef add(a, b):\n    return 0\n",
+    "patched math.isclose": "import math\nmath.isclose = lambda *a, **k: True\n"
+                            "def add(a, b):\n    return 0\n",
+    "always equal": "class E:\n    def __eq__(self, o): return True\n    def __ne__(self, o): "
+                    "return False\n    def __contains__(self, o): return True\n"
+                    "def add(a, b):\n    return E()\n",
+    "exit in the test": "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+    "hard exit": "import os\ndef add(a, b):\n    os._exit(0)\n",
+    "report on stdout": "import atexit\nprint('OK')\nprint('Ran 6 tests in 0.001s\\n\\nOK')\n"
+                        "atexit.register(lambda: print('6 passed'))\n"
+                        "def add(a, b):\n    print('PASSED')\n    return None\n",
+    "patched builtins": "import builtins\nbuiltins.AssertionError = type('N', (Exception,), {})\n"
+                        "builtins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_programs_pass_nothing(run_module: RunModule, name: str) -> None:
+    for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST)):
+        result = run_module(HOSTILE[name], kind, module, timeout_s=3.0)
+        passed = [t for t, v in zip(modules.convert(kind, module), result.tests, strict=True)
+                  if v.status.value == "passed"]
+        assert passed == [], (name, kind, passed)
