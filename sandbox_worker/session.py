@@ -225,6 +225,8 @@ def _timed(verdict: TestVerdict, start: float) -> TestVerdict:
 _TIMEOUT = TestVerdict(status=TestStatus.TIMEOUT, error="test timed out")
 _NOT_RUN = TestVerdict(status=TestStatus.NOT_RUN)
 _SKIPPED = TestVerdict(status=TestStatus.NOT_RUN, error="not run: an earlier test timed out")
+OVER_BUDGET = TestVerdict(status=TestStatus.NOT_RUN,
+                          error="not run: the program's time budget ran out")
 _ENDED = TestVerdict(status=TestStatus.KILLED, error="program ended")
 
 
@@ -259,9 +261,10 @@ class _Batch:
             for h, n in zip(holes, self.nonces[k], strict=True)]}
 
 
-def _batch(child: Child, batch: _Batch, timeout_s: float,
-           sent: bool = False) -> tuple[list[TestVerdict], bool]:
-    """Judge a batch of eager tests: verdicts so far and whether the child can go on."""
+def _batch(child: Child, batch: _Batch, timeout_s: float, sent: bool = False,
+           end: float = math.inf) -> tuple[list[TestVerdict], bool]:
+    """Judge a batch of eager tests: verdicts so far and whether the child can go on (not
+    past the program's budget `end`: the rest of the batch is then still queued in it)."""
     plans, per_test, nonces = batch.plans, batch.per_test, batch.nonces
     clock = time.monotonic()
     verdicts: list[TestVerdict] = []
@@ -273,6 +276,8 @@ def _batch(child: Child, batch: _Batch, timeout_s: float,
     except (wire.WireError, OSError):
         return [_timed(_ENDED, clock)], False
     for plan, holes, test_nonces in zip(plans, per_test, nonces, strict=True):
+        if time.monotonic() > end:
+            return verdicts, False
         deadline = child.clock.start(timeout_s)
         got: dict[int, Any] = {}
         raised: ChildRaised | None = None
@@ -328,9 +333,14 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
         return JobResult.unrun(status, n, error)
     verdicts: list[TestVerdict] = []
     stopped = False  # job.stop_after_timeout ended the run: the rest are skipped
+    # the whole-program budget (program_timeout_s): checked before each test or batch
+    program_end = (time.monotonic() + job.program_timeout_s
+                   if job.program_timeout_s is not None else math.inf)
     try:
         while len(verdicts) < n:
             i = len(verdicts)
+            if time.monotonic() > program_end:
+                break
             if child is None:
                 if time.monotonic() > budget_end:
                     break
@@ -341,10 +351,11 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
                     continue
             run = _eager_run(plans, i)
             if pending is not None:  # already queued behind the code
-                more, alive = _batch(child, pending, job.timeout_s, sent=True)
+                more, alive = _batch(child, pending, job.timeout_s, sent=True, end=program_end)
                 pending = None
             elif run:
-                more, alive = _batch(child, _Batch(i, plans[i:i + run]), job.timeout_s)
+                more, alive = _batch(child, _Batch(i, plans[i:i + run]), job.timeout_s,
+                                     end=program_end)
             else:
                 one, alive = _one_test(child, i, plans[i], job.timeout_s, clean)
                 more = [one]
@@ -359,6 +370,6 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
         clean.drop()
         if child is not None:
             child.kill()
-    skipped = _SKIPPED if stopped else _NOT_RUN
+    skipped = _SKIPPED if stopped else OVER_BUDGET if time.monotonic() > program_end else _NOT_RUN
     verdicts += [skipped] * (n - len(verdicts))
     return JobResult.from_tests(RunStatus.OK, verdicts)

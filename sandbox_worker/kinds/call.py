@@ -139,10 +139,13 @@ def _batches(tests: CallTests, src: str, start: int) -> list[tuple[dict[str, Any
 
 
 def _run_from(child: Child, tests: CallTests, src: str, start: int, timeout_s: float,
-              ) -> tuple[list[TestVerdict], bool]:
-    """Verdicts of cases from `start` on in `child`, and whether it is still usable."""
+              end: float) -> tuple[list[TestVerdict], bool]:
+    """Verdicts of cases from `start` on in `child` until the program's budget `end`, and
+    whether it is still usable."""
     verdicts: list[TestVerdict] = []
     for msg, nonces in _batches(tests, src, start):
+        if time.monotonic() > end:
+            return verdicts, False
         clock = time.monotonic()
         try:
             child.send(msg, clock + timeout_s)
@@ -151,6 +154,8 @@ def _run_from(child: Child, tests: CallTests, src: str, start: int, timeout_s: f
         except (wire.WireError, OSError):
             return [*verdicts, _ENDED], False
         for nonce in nonces:
+            if time.monotonic() > end:  # the rest of this batch is still queued: drop child
+                return verdicts, False
             i = start + len(verdicts)
             deadline = child.clock.start(timeout_s)
             try:
@@ -189,8 +194,7 @@ def run_call(spawn: Callable[[], Child], job: Job) -> JobResult:
     skipped = TestVerdict(status=TestStatus.NOT_RUN)
     while len(verdicts) < n:
         if time.monotonic() > end:
-            skipped = TestVerdict(status=TestStatus.NOT_RUN,
-                                  error="not run: the program's time budget ran out")
+            skipped = session.OVER_BUDGET
             break
         child, status, error = session.load(spawn, job)
         if child is None:
@@ -200,7 +204,7 @@ def run_call(spawn: Callable[[], Child], job: Job) -> JobResult:
                                         error=f"reload failed: {status.value}"))
             continue
         try:
-            more, _ = _run_from(child, tests, src, len(verdicts), job.timeout_s)
+            more, _ = _run_from(child, tests, src, len(verdicts), job.timeout_s, end)
         finally:
             child.kill()
         verdicts.extend(more)
@@ -208,5 +212,7 @@ def run_call(spawn: Callable[[], Child], job: Job) -> JobResult:
             skipped = TestVerdict(status=TestStatus.NOT_RUN,
                                   error="not run: an earlier test timed out")
             break
+    if len(verdicts) < n and time.monotonic() > end:
+        skipped = session.OVER_BUDGET
     verdicts += [skipped] * (n - len(verdicts))
     return JobResult.from_tests(RunStatus.OK, verdicts)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import itertools
 from typing import Any
 
@@ -291,10 +292,20 @@ def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _converted(kind: str, source: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_convert(kind, source))
+
+
 def convert(kind: str, source: str) -> list[tuple[str, str]]:
-    """(test name, test source) for each test the module defines, in module order.
+    """(test name, test source) for each test the module defines, in module order (cached:
+    a GRPO group shares its test module).
 
     Raises SyntaxError (or ValueError) when the module does not parse."""
+    return list(_converted(kind, source))
+
+
+def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     tree = ast.parse(source)
     prefix, aliases = _prefix(tree)
     rw = _Rewrite(aliases)

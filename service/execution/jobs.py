@@ -107,7 +107,8 @@ def check_program(settings: Settings, code: str, tests: Tests, language: str = "
 def build_jobs(settings: Settings, programs: Sequence[Program],
                timeout_s: float | None, memory_mb: int | None, *,
                stop_after_timeout: bool = False,
-               available: Collection[str] | None = None) -> list[Job]:
+               available: Collection[str] | None = None,
+               program_timeout_s: float | None = None) -> list[Job]:
     """Validate (code, tests[, language]) and wrap them as jobs with resolved limits;
     `available`: the languages the backend can run (None: not known here)."""
     if len(programs) > settings.max_submissions:
@@ -120,8 +121,14 @@ def build_jobs(settings: Settings, programs: Sequence[Program],
         check_program(settings, code, tests, language)
         jobs.append(Job(code=code, tests=list(tests) if isinstance(tests, Sequence) else tests,
                         language=language, timeout_s=timeout, memory_mb=memory,
-                        stop_after_timeout=stop_after_timeout))
+                        stop_after_timeout=stop_after_timeout,
+                        program_timeout_s=program_timeout_s))
     return jobs
+
+
+def _compiled(language: str) -> bool:
+    lang = languages.LANGUAGES.get(language)
+    return lang is not None and bool(lang.compile)
 
 
 def deadline_for(settings: Settings, jobs: Sequence[Job]) -> float:
@@ -129,5 +136,7 @@ def deadline_for(settings: Settings, jobs: Sequence[Job]) -> float:
     if not jobs:
         return settings.request_timeout_s
     # the executor stretches a starved test's deadline up to 3x on a busy host (clock.py)
-    worst_one = max(3.0 * j.timeout_s * max(1, j.n_tests()) + 5.0 for j in jobs)
+    # plus a compile for a compiled language (30 s at most, sandbox_worker.kinds.builds)
+    worst_one = max(3.0 * j.timeout_s * max(1, j.n_tests()) + 5.0
+                    + (35.0 if _compiled(j.language) else 0.0) for j in jobs)
     return max(settings.request_timeout_s, worst_one)

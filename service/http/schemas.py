@@ -34,6 +34,9 @@ class ExecuteRequest(BaseModel):
     submissions: list[Submission] = Field(min_length=1)
     timeout_s: float | None = Field(default=None, gt=0, description="limit per test, seconds")
     memory_mb: int | None = Field(default=None, gt=0, description="address space, MiB")
+    program_timeout_s: float | None = Field(
+        default=None, gt=0, description="limit on one program's tests together, seconds; "
+        "tests not started by then are not_run")
 
 
 class SubmissionResult(BaseModel):

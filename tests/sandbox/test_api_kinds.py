@@ -115,3 +115,17 @@ async def test_get_reward_with_published_stdio_and_call_labels(client: httpx.Asy
     r = await client.post("/get_reward", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["extra_logs"]["pass_rate"] == [1.0, 0.5]
+
+
+async def test_program_budget_applies_to_every_kind(client: httpx.AsyncClient) -> None:
+    slow = "import time\ndef f(x):\n    time.sleep(0.3)\n    return x"
+    subs = [{"code": slow, "tests": [f"assert f({i}) == {i}" for i in range(8)]},
+            {"code": slow, "tests": {"kind": "call", "fn_name": "f", "inputs": [[i] for i in range(8)],
+                                     "outputs": list(range(8))}}]
+    r = await client.post("/execute-tests", json={"submissions": subs, "program_timeout_s": 1.0})
+    assert r.status_code == 200, r.text
+    for result in r.json()["results"]:
+        statuses = [t["status"] for t in result["tests"]]
+        assert statuses[0] == "passed" and statuses[-1] == "not_run", statuses
+        assert 2 <= statuses.count("passed") <= 5, statuses
+        assert "time budget" in result["tests"][-1]["error"]

@@ -165,3 +165,54 @@ def test_managed_runtimes_loop_and_hog_contained(run_lang: RunLang, language: st
     assert _statuses(run_lang(language, loop, CASES[:1], timeout_s=2.0)) == ["timeout"]
     result = run_lang(language, hog, CASES[:1], timeout_s=10.0, memory_mb=256)
     assert result.passed == 0 and result.tests[0].status.value in ("error", "timeout")
+
+
+# per language: a loop, a memory hog, a fork bomb (each must pass nothing) and a write outside
+# the sandbox that must be refused (the program prints "denied"; only then does the case pass)
+HOSTILE_BY_LANGUAGE = {
+    "go": {
+        "loop": "package main\nfunc main() { for {} }",
+        "hog": "package main\nfunc main() { var l [][]byte\n for { b := make([]byte, 1<<26)\n"
+               " for i := range b { b[i] = 1 }\n l = append(l, b) } }",
+        "fork": 'package main\nimport ("os"; "syscall")\nfunc main() { for {\n'
+                " syscall.ForkExec(\"/proc/self/exe\", []string{os.Args[0]}, nil) } }",
+        "write": 'package main\nimport ("fmt"; "os")\nfunc main() {\n'
+                 ' if os.WriteFile("/usr/cr-probe", []byte("x"), 0o644) != nil { fmt.Println("denied")'
+                 ' } else { fmt.Println("wrote") } }',
+    },
+    "rust": {
+        "loop": "fn main() { loop {} }",
+        "hog": "fn main() { let mut v: Vec<Vec<u8>> = Vec::new(); loop { v.push(vec![1u8; 1 << 26]); } }",
+        "fork": "use std::process::Command;\nfn main() { loop { let _ = Command::new(\"/proc/self/exe\")"
+                ".spawn(); } }",
+        "write": 'fn main() { if std::fs::write("/usr/cr-probe", "x").is_err() { println!("denied"); }'
+                 ' else { println!("wrote"); } }',
+    },
+    "java": {
+        "fork": "public class Main { public static void main(String[] a) throws Exception {\n"
+                " while (true) { try { new ProcessBuilder(\"/proc/self/exe\", \"-cp\", \"/tmp/prog\","
+                " \"Main\").start(); } catch (Exception e) {} } } }",
+        "write": "import java.nio.file.*;\npublic class Main { public static void main(String[] a) {\n"
+                 " try { Files.writeString(Path.of(\"/usr/cr-probe\"), \"x\"); System.out.println(\"wrote\"); }"
+                 " catch (Exception e) { System.out.println(\"denied\"); } } }",
+    },
+    "javascript": {
+        "fork": "const cp = require('child_process');\n"
+                "while (true) { try { cp.spawn(process.execPath, [__filename]); } catch (e) {} }",
+        "write": "try { require('fs').writeFileSync('/usr/cr-probe', 'x'); console.log('wrote'); }"
+                 " catch (e) { console.log('denied'); }",
+    },
+}
+
+
+@pytest.mark.parametrize(("language", "name"), [
+    (lang, name) for lang, progs in sorted(HOSTILE_BY_LANGUAGE.items()) for name in sorted(progs)])
+def test_hostile_programs_per_language(run_lang: RunLang, isolated: Executor, language: str,
+                                       name: str) -> None:
+    code = HOSTILE_BY_LANGUAGE[language][name]
+    if name == "write":
+        assert run_lang(language, code, [("", "denied")]).passed == 1
+        return
+    result = run_lang(language, code, [("", "3")], timeout_s=2.0, memory_mb=256)
+    assert result.status is RunStatus.OK, result.error
+    assert result.passed == 0 and result.tests[0].status.value in ("timeout", "error", "killed")

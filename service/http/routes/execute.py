@@ -16,7 +16,8 @@ async def execute_tests(body: ExecuteRequest, settings: SettingsDep,
                         sandbox: SandboxDep) -> ExecuteResponse:
     """Run programs against their tests (asserts, stdio or call); pass rates as in AceCoder."""
     jobs = build_jobs(settings, [(s.code, s.tests, s.language) for s in body.submissions],
-                      body.timeout_s, body.memory_mb, available=sandbox.languages())
+                      body.timeout_s, body.memory_mb, available=sandbox.languages(),
+                      program_timeout_s=body.program_timeout_s)
     results = await sandbox.execute(jobs, deadline_s=deadline_for(settings, jobs))
     return ExecuteResponse(results=[
         SubmissionResult(id=s.id, status=r.status, pass_rate=r.pass_rate, passed=r.passed,
