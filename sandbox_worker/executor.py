@@ -70,6 +70,7 @@ class _Zygote:
             self.close()
             raise SandboxUnavailable(str(hello["error"]))
         self.level: str = hello["level"]
+        self.seccomp: bool = bool(hello.get("seccomp"))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -129,6 +130,11 @@ class Executor:
         """Isolation level in force: "namespaces" or "none"."""
         return self._level
 
+    @property
+    def seccomp(self) -> bool:
+        """Whether every child runs under the seccomp deny list (seccomp.py)."""
+        return bool(self._zygotes) and all(z.seccomp for z in self._zygotes)
+
     def start(self) -> None:
         """Start the zygotes, detecting the strongest isolation the host allows."""
         n = 1 + (self._workers - 1) // 8  # one zygote forks ~500 children/s
@@ -149,7 +155,8 @@ class Executor:
         self._refiller.start()
         self._wake.set()
         log.info("sandbox executor started",
-                 extra={"isolation": self._level, "workers": self._workers, "zygotes": n})
+                 extra={"isolation": self._level, "seccomp": self.seccomp,
+                        "workers": self._workers, "zygotes": n})
 
     def healthy(self) -> bool:
         """True when started, not closed, and every zygote is alive (dead ones are replaced)."""

@@ -30,7 +30,7 @@ import typing  # noqa: F401
 from pathlib import Path
 from typing import Any
 
-from sandbox_worker import harness, isolation
+from sandbox_worker import harness, isolation, seccomp
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -41,6 +41,7 @@ class _Zygote:
         self.serial = 0  # children forked so far: picks each one's uid in turn
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if level != "none" else -1
         self.tmpdirs: dict[int, str] = {}
+        self.seccomp = level != "none" and seccomp.supported()
 
     def reap(self) -> None:
         while True:
@@ -98,6 +99,8 @@ class _Zygote:
         if self.level != "none":
             uid = isolation.SANDBOX_UID + self.serial % self.uids if self.uids else None
             isolation.drop_privileges(uid)
+            if self.seccomp:
+                seccomp.install()  # after no_new_privs, before any program code
         harness.serve(rfd, wfd)
 
     def serve(self) -> None:
@@ -139,7 +142,8 @@ def main() -> None:
     except OSError as exc:
         sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
         return
-    sock.send(json.dumps({"level": reached, "uids": uids}).encode())
+    sock.send(json.dumps({"level": reached, "uids": uids,
+                          "seccomp": reached != "none" and seccomp.supported()}).encode())
     # once here, not per child: every child inherits it, and each write a child makes to
     # inherited memory costs a page copy (os.environ.clear() in a child: ~90 page faults)
     isolation.scrub_environment()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from sandbox_worker.executor import Executor
+from sandbox_worker import isolation
+from sandbox_worker.executor import NPROC, Executor
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 from sandbox_worker.protocol import TestStatus as TS
 
@@ -120,34 +122,21 @@ def test_no_state_shared_between_programs(run: Callable[..., JobResult]) -> None
 
 
 BOMB_AT_LOAD = """
-import os, socket, time
-while True:  # every process the uid may have, then a socket saying so
+import os, time
+while True:  # every process the uid may have
     try:
         if os.fork() == 0:
             time.sleep(1000)
             os._exit(0)
     except OSError:
         break
-s = socket.socket(socket.AF_UNIX)
-s.bind("\\0cr-nproc-bomb")
-s.listen(1)
 def f(x):
-    conn, _ = s.accept()
-    conn.recv(1)  # until the honest program's process is gone
+    time.sleep(6)  # holds them while the honest program runs
     return 1
 """
 THREADS_AFTER_BOMB = """
-import socket, threading, time
+import threading
 def f(x):
-    c = socket.socket(socket.AF_UNIX)
-    for _ in range(2000):
-        try:
-            c.connect("\\0cr-nproc-bomb")
-            break
-        except OSError:
-            time.sleep(0.01)
-    else:
-        return "the bomb never loaded"
     out = []
     t = threading.Thread(target=lambda: out.append(x + 1))
     t.start()
@@ -156,13 +145,73 @@ def f(x):
 """
 
 
+def _sandbox_processes() -> int:
+    """Processes on this host owned by the sandbox uid range (seen from outside)."""
+    lo, hi = isolation.HOST_UID_BASE, isolation.HOST_UID_BASE + isolation.SANDBOX_UIDS
+    n = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            n += lo <= os.stat(f"/proc/{pid}").st_uid < hi
+        except OSError:
+            continue
+    return n
+
+
 def test_fork_bomb_does_not_starve_a_concurrent_program(run: Callable[..., JobResult]) -> None:
     uids = {run("import os\ndef f():\n    return os.getuid()", ["assert f() == -1"]).tests[0].error
             for _ in range(2)}
     if len(uids) < 2:
         pytest.skip("this host maps one sandbox uid: RLIMIT_NPROC is shared by all programs")
+    # programs cannot talk to each other (a network namespace each): the host watches the
+    # bomb fill its uid's process limit, then starts the honest program
     with ThreadPoolExecutor(1) as pool:
         bomb = pool.submit(run, BOMB_AT_LOAD, ["assert f(1) == 1"], timeout_s=30.0)
+        deadline = time.monotonic() + 20
+        while _sandbox_processes() < NPROC - 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sandbox_processes() >= NPROC - 8, "the bomb never filled its process limit"
         honest = run(THREADS_AFTER_BOMB, ["assert f(1) == 2"], timeout_s=30.0)
         assert honest.tests[0].status is TS.PASSED, honest
         assert bomb.result().status is RunStatus.OK
+
+
+CROSSTALK_LISTEN = """
+import socket, time
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+u.bind('\\0codereward-crosstalk')
+u.listen(1)
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    t.bind(('127.0.0.1', 45678)); t.listen(1)
+except OSError:
+    pass
+def f():
+    time.sleep(3)
+    return 1
+"""
+CROSSTALK_PROBE = """
+import socket, time
+def reach():
+    time.sleep(1.0)
+    out = []
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect('\\0codereward-crosstalk'); out.append('unix')
+    except OSError:
+        pass
+    try:
+        socket.create_connection(('127.0.0.1', 45678), timeout=0.5); out.append('tcp')
+    except OSError:
+        pass
+    return out
+"""
+
+
+def test_programs_cannot_reach_each_other(run: Callable[..., JobResult]) -> None:
+    # a network namespace per program: abstract unix sockets and loopback ports are its own
+    with ThreadPoolExecutor(1) as pool:
+        listener = pool.submit(run, CROSSTALK_LISTEN, ["assert f() == 1"])
+        time.sleep(0.3)
+        probe = run(CROSSTALK_PROBE, ["assert reach() == []"])
+        assert probe.passed == 1, probe.tests[0].error
+        assert listener.result().passed == 1
