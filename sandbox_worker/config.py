@@ -29,8 +29,13 @@ class WorkerSettings(BaseSettings):
     sandbox_nproc: int = Field(default=256, ge=8)  # RLIMIT_NPROC of the sandbox uid
     sandbox_fsize_mb: int = Field(default=64, ge=1)  # largest file and /tmp size per program
     sandbox_nofile: int = Field(default=256, ge=16)  # open files per program
+    # a program's memory as a whole (all its processes): auto = a cgroup when the host allows
+    # one, else the watcher; cgroup = required; watch; none = RLIMIT_AS per process only
+    sandbox_memory_bound: Literal["auto", "cgroup", "watch", "none"] = "auto"
+    sandbox_cgroup: str | None = None  # a delegated cgroup2 dir for the per-program groups
     production: bool = False  # refuse to run programs unisolated unless allow_unisolated
     allow_unisolated: bool = False
+    allow_unbounded_memory: bool = False  # production without an aggregate memory bound
 
     worker_name: str = Field(default_factory=_default_name)  # consumer name in the group
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)  # 0: no metrics server

@@ -11,20 +11,23 @@ set up directly with unshare(2), once per zygote, instead of an exec of bwrap pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-from sandbox_worker import session
+from sandbox_worker import cgroups, languages, memwatch, session
 from sandbox_worker.isolation import CLEAN_ENV, Limits
-from sandbox_worker.kinds import dispatch
+from sandbox_worker.kinds import builds, dispatch
 from sandbox_worker.protocol import Job, JobResult, RunStatus
 
 log = logging.getLogger("codereward.sandbox")
@@ -36,6 +39,25 @@ NPROC = 256  # RLIMIT_NPROC per sandbox uid (per program when isolation.SANDBOX_
 FSIZE_MB = 64  # largest file and tmpfs size per program, MiB
 NOFILE = 256  # open files per program
 HELLO_TIMEOUT_S = 30.0
+
+
+OVER_MEMORY = "the program went over its memory limit (memory_mb, all its processes together)"
+
+
+def job_memory_mb(job: Job) -> int:
+    """A program's memory as a whole: its limit plus the runtime allowance of its language
+    (JVM, V8, Go); a compile's child gets the compile's limit."""
+    if builds.compiling():
+        return builds.COMPILE_MEMORY_MB
+    lang = languages.LANGUAGES.get(job.language)
+    return job.memory_mb + (lang.extra_as_mb if lang is not None else 0)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a child by host pid: its pid namespace (or its process group) dies with it."""
+    for kill in (os.kill, os.killpg):
+        with contextlib.suppress(OSError):
+            kill(pid, signal.SIGKILL)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -109,7 +131,16 @@ class Executor:
     """Runs jobs in isolated children forked from warm zygotes; thread-safe."""
 
     def __init__(self, workers: int, *, isolation: str = "auto", nproc: int = NPROC,
-                 fsize_mb: int = FSIZE_MB, nofile: int = NOFILE) -> None:
+                 fsize_mb: int = FSIZE_MB, nofile: int = NOFILE, memory_bound: str = "auto",
+                 cgroup_path: str | None = None) -> None:
+        """`memory_bound`: how a program's memory is bounded as a whole (all its processes):
+        "auto" (a cgroup when the host allows one, else the watcher), "cgroup" (required),
+        "watch" (memwatch.py), "none" (RLIMIT_AS per process only)."""
+        if memory_bound not in ("auto", "cgroup", "watch", "none"):
+            raise ValueError(f"unknown memory bound {memory_bound!r}")
+        self._bound_wanted, self._cgroup_path = memory_bound, cgroup_path
+        self._groups: cgroups.Groups | None = None
+        self._watch: memwatch.MemoryWatch | None = None
         if isolation not in ("auto", "bwrap", "namespaces", "none"):
             raise ValueError(f"unknown isolation level {isolation!r}")
         self._workers = max(1, workers)
@@ -131,6 +162,52 @@ class Executor:
         return self._level
 
     @property
+    def memory_bound(self) -> str:
+        """How a program's total memory is bounded: "cgroup-v1", "cgroup-v2", "watch" (the
+        fallback watcher) or "rlimit" (per process only)."""
+        if self._groups is not None:
+            return self._groups.level
+        return "watch" if self._watch is not None else "rlimit"
+
+    def _start_memory_bound(self) -> None:
+        if self._bound_wanted in ("auto", "cgroup"):
+            self._groups = cgroups.detect(self._cgroup_path)
+            if self._groups is None and self._bound_wanted == "cgroup":
+                raise SandboxUnavailable("no usable cgroup for per-program limits")
+        if self._groups is None and self._bound_wanted in ("auto", "watch"):
+            self._watch = memwatch.MemoryWatch()
+
+    def _bounded(self, job: Job, held: list[Any]) -> session.Child:
+        """A fresh child, its memory bounded as a whole at the job's limit."""
+        child = self._spawn()
+        pid = child.clock.pid
+        if pid is None:
+            return child
+        limit_mb = job_memory_mb(job)
+        try:
+            if self._groups is not None:
+                held.append(self._groups.attach(pid, limit_mb, self._limits.nproc))
+            elif self._watch is not None:
+                held.append(self._watch.watch(pid, limit_mb * 1024 * 1024,
+                                              functools.partial(_kill_tree, pid)))
+        except OSError:
+            child.kill()
+            raise
+        return child
+
+    def _release(self, held: list[Any]) -> bool:
+        """Release the job's groups or watches; True when the program went over its memory
+        limit (the kernel or the watcher killed part of it)."""
+        over = False
+        for item in held:
+            if self._groups is not None:
+                over = self._groups.oom_kills(item) > 0 or over
+                self._groups.release(item)
+            elif self._watch is not None:
+                over = self._watch.unwatch(item) or over
+        return over
+
+    @property
     def seccomp(self) -> bool:
         """Whether every child runs under the seccomp deny list (seccomp.py)."""
         return bool(self._zygotes) and all(z.seccomp for z in self._zygotes)
@@ -150,12 +227,16 @@ class Executor:
             first = _Zygote("none")
         self._zygotes = [first] + [_Zygote(first.level) for _ in range(n - 1)]
         self._level = first.level
+        self._start_memory_bound()
+        # toolchain versions, probed once off the job path (GET /languages, compile keys)
+        threading.Thread(target=languages.available, name="toolchain-probe", daemon=True).start()
         self._refiller = threading.Thread(target=self._refill, name="sandbox-spares",
                                           daemon=True)
         self._refiller.start()
         self._wake.set()
         log.info("sandbox executor started",
                  extra={"isolation": self._level, "seccomp": self.seccomp,
+                        "memory_bound": self.memory_bound,
                         "workers": self._workers, "zygotes": n})
 
     def healthy(self) -> bool:
@@ -204,6 +285,8 @@ class Executor:
         while not self._closed:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
+            if self._groups is not None:
+                self._groups.sweep()  # groups whose killed processes were still exiting
             while not self._closed and self._spares.qsize() < self._workers:
                 try:
                     child = self._fork_child()
@@ -225,13 +308,20 @@ class Executor:
         if self._closed or not self._zygotes:
             raise RuntimeError("executor is not running")
         with self._slots:
+            held: list[Any] = []
+            spawn = (self._spawn if self._groups is None and self._watch is None
+                     else functools.partial(self._bounded, job, held))
             try:
                 if job.kind == "asserts" and job.language == "python":
-                    return session.run_job(self._spawn, job)
-                return dispatch.run_job(self._spawn, job)
+                    result = session.run_job(spawn, job)
+                else:
+                    result = dispatch.run_job(spawn, job)
             except Exception:
                 log.exception("sandbox failure")
-                return JobResult.unrun(RunStatus.KILLED, job.n_tests(), "sandbox failure")
+                result = JobResult.unrun(RunStatus.KILLED, job.n_tests(), "sandbox failure")
+            if self._release(held):  # a program over its limit as a whole gains nothing
+                return JobResult.unrun(RunStatus.KILLED, job.n_tests(), OVER_MEMORY)
+            return result
 
     def close(self) -> None:
         """Stop the zygotes; every running child dies with its zygote."""
@@ -244,3 +334,7 @@ class Executor:
             for z in self._zygotes:
                 z.close()
             self._zygotes = []
+        if self._groups is not None:
+            self._groups.close()
+        if self._watch is not None:
+            self._watch.close()

@@ -10,6 +10,8 @@ import functools
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sandbox_worker.isolation import CLEAN_ENV
@@ -98,14 +100,19 @@ def version(name: str) -> str | None:
     return text[0] if text else path
 
 
+_PROBE_LOCK = threading.Lock()
+_AVAILABLE: list[dict[str, str]] = []  # the probe's answer, once made
+
+
 def available() -> dict[str, str]:
-    """Languages whose toolchain is present, with its version line."""
-    out: dict[str, str] = {}
-    for name in LANGUAGES:
-        found = version(name)
-        if found is not None:
-            out[name] = found
-    return out
+    """Languages whose toolchain is present, with its version line (probed once, in
+    parallel: the JVM's `javac --version` alone takes half a second)."""
+    with _PROBE_LOCK:
+        if not _AVAILABLE:
+            with ThreadPoolExecutor(len(LANGUAGES)) as pool:
+                found = dict(zip(LANGUAGES, pool.map(version, LANGUAGES), strict=True))
+            _AVAILABLE.append({n: v for n, v in found.items() if v is not None})
+        return dict(_AVAILABLE[0])
 
 
 def resolved(lang: Language, argv: tuple[str, ...]) -> list[str]:

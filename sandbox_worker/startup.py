@@ -25,20 +25,36 @@ class SandboxSettings(Protocol):
     @property
     def sandbox_nofile(self) -> int: ...
     @property
+    def sandbox_memory_bound(self) -> str: ...
+    @property
+    def sandbox_cgroup(self) -> str | None: ...
+    @property
     def production(self) -> bool: ...
+    @property
+    def allow_unbounded_memory(self) -> bool: ...
     @property
     def allow_unisolated(self) -> bool: ...
 
 
 def start_executor(settings: SandboxSettings) -> Executor:
-    """A started executor; refuses `none` isolation in production unless explicitly allowed."""
+    """A started executor; in production refuses `none` isolation, and no aggregate memory
+    bound, unless explicitly allowed."""
     executor = Executor(workers=settings.sandbox_workers, isolation=settings.sandbox_isolation,
                         nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
-                        nofile=settings.sandbox_nofile)
+                        nofile=settings.sandbox_nofile,
+                        memory_bound=settings.sandbox_memory_bound,
+                        cgroup_path=settings.sandbox_cgroup)
     executor.start()
     if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
         executor.close()
         raise UnisolatedRefused(
             "production mode needs namespace isolation, which this host does not allow; "
             "set CODEREWARD_ALLOW_UNISOLATED=true to run programs unisolated anyway")
+    if settings.production and executor.memory_bound == "rlimit" and \
+            not settings.allow_unbounded_memory:
+        executor.close()
+        raise UnisolatedRefused(
+            "production mode needs an aggregate memory bound per program (a cgroup or the "
+            "watcher), and CODEREWARD_SANDBOX_MEMORY_BOUND=none turns both off; set "
+            "CODEREWARD_ALLOW_UNBOUNDED_MEMORY=true to run without one anyway")
     return executor

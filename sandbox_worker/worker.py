@@ -285,7 +285,8 @@ class Worker:
                 "pid": os.getpid(), "busy": len(running), "slots": self._s.sandbox_workers,
                 "draining": self._stop.is_set(), "ts": time.time(), "ttl_s": ttl,
                 "isolation": str(getattr(self._runner, "isolation", "unknown")),
-                "languages": toolchains})
+                "languages": toolchains,
+                "memory_bound": str(getattr(self._runner, "memory_bound", "unknown"))})
             try:
                 pipe = self._r.pipeline(transaction=False)
                 pipe.set(self._keys.worker(self.name), beat, ex=ttl)

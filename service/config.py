@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     # production refuses to start without namespace isolation unless allow_unisolated is set
     production: bool = False
     allow_unisolated: bool = False
+    allow_unbounded_memory: bool = False  # production without an aggregate memory bound
     # after SIGTERM: /readyz 503, new API requests 503, in-flight ones get this long (seconds)
     shutdown_grace_s: float = Field(default=25.0, gt=0)
     access_log: bool = True  # one JSON line per request, with its request id
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     sandbox_nproc: int = Field(default=256, ge=8)  # RLIMIT_NPROC of the sandbox uid
     sandbox_fsize_mb: int = Field(default=64, ge=1)  # largest file and /tmp size per program
     sandbox_nofile: int = Field(default=256, ge=16)  # open files per program
+    # a program's memory as a whole (all its processes): auto = a cgroup when the host allows
+    # one, else the watcher; cgroup = required; watch; none = RLIMIT_AS per process only
+    sandbox_memory_bound: Literal["auto", "cgroup", "watch", "none"] = "auto"
+    sandbox_cgroup: str | None = None  # a delegated cgroup2 dir for the per-program groups
     # --- Redis queue (when redis_url is set; workers read the same names) ---
     queue_prefix: str = "codereward"  # Redis key prefix shared with the workers
     queue_max_length: int = Field(default=100_000, ge=1)  # stream backlog (jobs) before 429

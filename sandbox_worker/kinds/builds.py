@@ -95,8 +95,20 @@ def cache_key(lang: languages.Language, source: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+_LOCAL = threading.local()
+
+
+def compiling() -> bool:
+    """Whether this thread is forking a compile's child (its memory limit is the compile's)."""
+    return bool(getattr(_LOCAL, "compiling", False))
+
+
 def _compile(spawn: Callable[[], Child], lang: languages.Language, source: str) -> Build:
-    child = spawn()
+    _LOCAL.compiling = True
+    try:
+        child = spawn()
+    finally:
+        _LOCAL.compiling = False
     deadline = child.clock.start(COMPILE_TIMEOUT_S + 5.0)
     msg: dict[str, Any] = {
         "kind": "stdio", "mode": "compile", "sources": {lang.source: source},

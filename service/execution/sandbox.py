@@ -102,6 +102,7 @@ class LocalSandbox:
     def describe(self) -> dict[str, str]:
         return {"backend": "local", "isolation": self._executor.isolation,
                 "seccomp": "on" if self._executor.seccomp else "off",
+                "memory_bound": self._executor.memory_bound,
                 "languages": ",".join(languages.available())}
 
     def languages(self) -> dict[str, str] | None:

@@ -48,3 +48,25 @@ def test_production_refuses_unisolated_worker() -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "ALLOW_UNISOLATED" in proc.stderr
+
+
+def test_production_refuses_no_aggregate_memory_bound() -> None:
+    settings = Settings(_env_file=None, production=True, sandbox_memory_bound="none",
+                        sandbox_workers=1)
+    with pytest.raises(UnisolatedRefused, match="ALLOW_UNBOUNDED_MEMORY"):
+        build_sandbox(settings, Metrics())
+
+
+async def test_memory_bound_is_reported_and_can_be_allowed_off() -> None:
+    settings = Settings(_env_file=None, production=True, sandbox_memory_bound="none",
+                        allow_unbounded_memory=True, sandbox_workers=1)
+    sandbox = build_sandbox(settings, Metrics())
+    try:
+        assert sandbox.describe()["memory_bound"] == "rlimit"
+    finally:
+        await sandbox.aclose()
+    sandbox = build_sandbox(Settings(_env_file=None, sandbox_workers=1), Metrics())
+    try:
+        assert sandbox.describe()["memory_bound"] in ("cgroup-v1", "cgroup-v2", "watch")
+    finally:
+        await sandbox.aclose()

@@ -1,0 +1,235 @@
+"""Per-program memory and process limits with cgroups: one group per program, so the limit
+holds for the program as a whole (every process and thread it starts), not per process as
+RLIMIT_AS does.
+
+A program's sandboxed child is moved into a fresh group when its job takes it; what it forks
+stays inside. The group gets `memory_mb` of memory with no swap and the job's process limit;
+over the memory limit the kernel's OOM killer ends a process of that group only, which the
+supervisor sees as the child (or a case) ending: `killed`, never a pass. Groups are removed
+once their processes are gone.
+
+Where groups live:
+- cgroup v2: `CODEREWARD_CGROUP` (a delegated, writable cgroup2 directory with no processes
+  of its own, e.g. a systemd `Delegate=yes` slice or a container's /sys/fs/cgroup), or this
+  process's own group when it may enable the memory and pids controllers below it;
+- cgroup v1: below this process's own group in the `memory` and `pids` hierarchies, when
+  they are writable (root in a container with /sys/fs/cgroup mounted read-write).
+`detect()` returns None when neither works; the executor then says so (level "none").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("codereward.sandbox")
+
+ROOT = Path("/sys/fs/cgroup")
+_SERIAL = itertools.count()
+
+
+def _own_path(controller: str) -> str | None:
+    """This process's group path in the v1 hierarchy of `controller` ("" key: v2)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return path
+    return None
+
+
+def _write(path: Path, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+class Groups:
+    """Creates, fills and removes the per-program groups of one executor."""
+
+    def __init__(self, version: str, bases: dict[str, Path]) -> None:
+        self.version = version  # "v1" or "v2"
+        self.bases = bases  # controller ("memory", "pids", or "" for v2) -> our parent dir
+        self._doomed: list[list[Path]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def level(self) -> str:
+        return f"cgroup-{self.version}"
+
+    def attach(self, host_pid: int, memory_mb: int, pids: int) -> list[Path]:
+        """Move `host_pid` into a fresh group limited to `memory_mb` and `pids` processes."""
+        name = f"p{os.getpid()}-{next(_SERIAL)}"
+        made: list[Path] = []
+        try:
+            for controller, base in self.bases.items():
+                group = base / name
+                group.mkdir()
+                made.append(group)
+                self._limit(controller, group, memory_mb, pids)
+                _write(group / "cgroup.procs", str(host_pid))
+        except OSError:
+            self.release(made)
+            raise
+        return made
+
+    def _limit(self, controller: str, group: Path, memory_mb: int, pids: int) -> None:
+        limit = str(memory_mb * 1024 * 1024)
+        if self.version == "v2":
+            _write(group / "memory.max", limit)
+            with contextlib.suppress(OSError):  # one OOM kill takes the whole program
+                _write(group / "memory.oom.group", "1")
+            with contextlib.suppress(OSError):
+                _write(group / "memory.swap.max", "0")
+            _write(group / "pids.max", str(pids))
+        elif controller == "memory":
+            _write(group / "memory.limit_in_bytes", limit)
+            with contextlib.suppress(OSError):  # absent without swap accounting
+                _write(group / "memory.memsw.limit_in_bytes", limit)
+            with contextlib.suppress(OSError):
+                _write(group / "memory.swappiness", "0")
+        else:
+            _write(group / "pids.max", str(pids))
+
+    def oom_kills(self, groups: list[Path]) -> int:
+        """How many processes the kernel OOM-killed in these groups (v1: oom_control,
+        v2: memory.events)."""
+        n = 0
+        for group in groups:
+            for name in ("memory.events", "memory.oom_control"):
+                try:
+                    text = (group / name).read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and value.strip().isdigit():
+                        n += int(value)
+        return n
+
+    def release(self, groups: list[Path]) -> None:
+        """Remove the groups now, or later once their killed processes are gone."""
+        if not self._remove(groups):
+            with self._lock:
+                self._doomed.append(groups)
+
+    def sweep(self) -> None:
+        """Retry the removal of groups whose processes were still dying."""
+        with self._lock:
+            doomed, self._doomed = self._doomed, []
+        left = [g for g in doomed if not self._remove(g)]
+        with self._lock:
+            self._doomed.extend(left)
+
+    @staticmethod
+    def _remove(groups: list[Path]) -> bool:
+        ok = True
+        for group in groups:
+            try:
+                group.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                ok = False
+        return ok
+
+    def close(self) -> None:
+        """Remove what is left, waiting briefly for killed processes to be reaped."""
+        for _ in range(50):
+            self.sweep()
+            if not self._doomed:
+                break
+            time.sleep(0.02)
+        for base in self.bases.values():
+            with contextlib.suppress(OSError):
+                base.rmdir()
+
+
+_BASES = itertools.count()
+
+
+def _make_base(parent: Path, serial: int) -> Path:
+    """This executor's own parent group (one per executor: a process may run several)."""
+    _remove_stale(parent)
+    base = parent / f"codereward-{os.getpid()}-{serial}"
+    base.mkdir(exist_ok=True)
+    return base
+
+
+def _remove_stale(parent: Path) -> None:
+    """Empty groups left by executors whose process is gone (killed without closing)."""
+    with contextlib.suppress(OSError):
+        for old in parent.glob("codereward-*"):
+            pid = old.name.split("-")[1]
+            if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                continue
+            for group in old.iterdir():
+                if group.is_dir():
+                    with contextlib.suppress(OSError):
+                        group.rmdir()
+            with contextlib.suppress(OSError):
+                old.rmdir()
+
+
+def _v2(override: str | None) -> Groups | None:
+    if not (ROOT / "cgroup.controllers").exists() and not override:
+        return None
+    parent = Path(override) if override else ROOT / (_own_path("") or "/").lstrip("/")
+    try:
+        controllers = (parent / "cgroup.controllers").read_text().split()
+        if not {"memory", "pids"} <= set(controllers):
+            return None
+        _write(parent / "cgroup.subtree_control", "+memory +pids")
+        base = _make_base(parent, next(_BASES))
+        _write(base / "cgroup.subtree_control", "+memory +pids")
+    except OSError:
+        return None
+    return Groups("v2", {"": base})
+
+
+def _v1() -> Groups | None:
+    bases: dict[str, Path] = {}
+    serial = next(_BASES)
+    try:
+        for controller in ("memory", "pids"):
+            own = _own_path(controller)
+            root = ROOT / controller
+            if own is None or not (root / "cgroup.procs").exists():
+                return None
+            bases[controller] = _make_base(root / own.lstrip("/"), serial)
+    except OSError:
+        for base in bases.values():
+            with contextlib.suppress(OSError):
+                base.rmdir()
+        return None
+    return Groups("v1", bases)
+
+
+def detect(override: str | None = None) -> Groups | None:
+    """Per-program groups this host lets us make, or None (then there is no aggregate bound)."""
+    groups = _v2(override) or (None if override else _v1())
+    if groups is None:
+        return None
+    # a host may let us mkdir but not limit or move: check once, with a throwaway process
+    probe = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    made: list[Path] = []
+    try:
+        made = groups.attach(probe.pid, 64, 16)
+    except OSError as exc:
+        log.warning("cgroups present but not usable", extra={"reason": str(exc)})
+        groups.close()
+        return None
+    finally:
+        probe.kill()
+        probe.wait()
+        groups.release(made)
+    return groups
