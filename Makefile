@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install install-service install-worker install-test system-deps toolchains serve test smoke lint \
-        typecheck importlint pytest bench bench-execute bench-stdio bench-score bench-queue bench-rl bench-models bench-bestofn eval default-model image clean
+        typecheck importlint pytest bench bench-execute bench-stdio bench-layers bench-score bench-queue bench-rl bench-models bench-bestofn eval default-model image clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -84,10 +84,13 @@ test: lint pytest
 smoke: system-deps
 	bash .ci/smoke
 
-bench: bench-execute bench-stdio bench-score bench-queue bench-rl bench-models bench-bestofn
+bench: bench-execute bench-stdio bench-layers bench-score bench-queue bench-rl bench-models bench-bestofn
 
 bench-execute: install-test system-deps
 	$(PY) -m loadtests.bench_execute
+
+bench-layers: install-test system-deps
+	$(PY) -m sandbox_worker.bench_layers
 
 bench-stdio: install-test system-deps toolchains
 	$(PY) -m sandbox_worker.bench_stdio

@@ -99,6 +99,23 @@ class Groups:
         else:
             _write(group / "pids.max", str(pids))
 
+    def set_memory(self, groups: list[Path], memory_mb: int) -> None:
+        """Set the memory limit of a program's groups (made with `attach`)."""
+        limit = str(memory_mb * 1024 * 1024)
+        for group in groups:
+            if self.version == "v2":
+                _write(group / "memory.max", limit)
+            elif group.parent == self.bases.get("memory"):
+                # memsw must stay >= the plain limit: raise in the order that keeps it so
+                files = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+                current = int((group / files[0]).read_text())
+                for name in (files[::-1] if memory_mb * 1024 * 1024 > current else files):
+                    if "memsw" in name:
+                        with contextlib.suppress(OSError):  # absent without swap accounting
+                            _write(group / name, limit)
+                    else:
+                        _write(group / name, limit)
+
     def oom_kills(self, groups: list[Path]) -> int:
         """How many processes the kernel OOM-killed in these groups (v1: oom_control,
         v2: memory.events)."""
@@ -116,10 +133,10 @@ class Groups:
         return n
 
     def release(self, groups: list[Path]) -> None:
-        """Remove the groups now, or later once their killed processes are gone."""
-        if not self._remove(groups):
-            with self._lock:
-                self._doomed.append(groups)
+        """Remove the groups later (`sweep`, off the job path), once their killed processes
+        are gone."""
+        with self._lock:
+            self._doomed.append(groups)
 
     def sweep(self) -> None:
         """Retry the removal of groups whose processes were still dying."""

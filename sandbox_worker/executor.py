@@ -41,6 +41,7 @@ NOFILE = 256  # open files per program
 HELLO_TIMEOUT_S = 30.0
 
 
+SPARE_MEMORY_MB = 256  # a spare child's group limit until a job sets its own
 OVER_MEMORY = "the program went over its memory limit (memory_mb, all its processes together)"
 
 
@@ -73,12 +74,13 @@ def _spawn_request(limits: Limits) -> bytes:
 class _Zygote:
     """One zygote process and its control socket."""
 
-    def __init__(self, level: str) -> None:
+    def __init__(self, level: str, disable: frozenset[str] = frozenset()) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = parent
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, _ROOT, str(child.fileno()), level],
+            [sys.executable, "-I", "-c", _BOOT, _ROOT, str(child.fileno()), level,
+             ",".join(sorted(disable))],
             pass_fds=[child.fileno()], env=dict(CLEAN_ENV),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
         child.close()
@@ -132,10 +134,14 @@ class Executor:
 
     def __init__(self, workers: int, *, isolation: str = "auto", nproc: int = NPROC,
                  fsize_mb: int = FSIZE_MB, nofile: int = NOFILE, memory_bound: str = "auto",
-                 cgroup_path: str | None = None) -> None:
+                 cgroup_path: str | None = None, disable: frozenset[str] = frozenset()) -> None:
         """`memory_bound`: how a program's memory is bounded as a whole (all its processes):
         "auto" (a cgroup when the host allows one, else the watcher), "cgroup" (required),
-        "watch" (memwatch.py), "none" (RLIMIT_AS per process only)."""
+        "watch" (memwatch.py), "none" (RLIMIT_AS per process only). `disable`: layers to
+        leave off, for measuring their cost ("seccomp", "netns": a network per program)."""
+        if not disable <= {"seccomp", "netns"}:
+            raise ValueError(f"unknown layers {sorted(disable)}")
+        self._disable = disable
         if memory_bound not in ("auto", "cgroup", "watch", "none"):
             raise ValueError(f"unknown memory bound {memory_bound!r}")
         self._bound_wanted, self._cgroup_path = memory_bound, cgroup_path
@@ -186,7 +192,8 @@ class Executor:
         limit_mb = job_memory_mb(job)
         try:
             if self._groups is not None:
-                held.append(self._groups.attach(pid, limit_mb, self._limits.nproc))
+                held.append(child.groups)
+                self._groups.set_memory(child.groups, limit_mb)
             elif self._watch is not None:
                 held.append(self._watch.watch(pid, limit_mb * 1024 * 1024,
                                               functools.partial(_kill_tree, pid)))
@@ -217,7 +224,7 @@ class Executor:
         n = 1 + (self._workers - 1) // 8  # one zygote forks ~500 children/s
         want = "none" if self._requested == "none" else "namespaces"
         try:
-            first = _Zygote(want)
+            first = _Zygote(want, self._disable)
             _self_test(first)
         except SandboxUnavailable as exc:
             if self._requested != "auto":
@@ -225,7 +232,7 @@ class Executor:
             log.warning("namespace isolation unavailable, running unisolated",
                         extra={"reason": str(exc)})
             first = _Zygote("none")
-        self._zygotes = [first] + [_Zygote(first.level) for _ in range(n - 1)]
+        self._zygotes = [first] + [_Zygote(first.level, self._disable) for _ in range(n - 1)]
         self._level = first.level
         self._start_memory_bound()
         # toolchain versions, probed once off the job path (GET /languages, compile keys)
@@ -252,7 +259,7 @@ class Executor:
     def _replace(self, dead: _Zygote) -> _Zygote:
         log.warning("zygote died; starting a new one", extra={"exit": dead.proc.poll()})
         dead.close()
-        return _Zygote(self._level)
+        return _Zygote(self._level, self._disable)
 
     def _fork_child(self) -> session.Child:
         with self._lock:
@@ -260,13 +267,23 @@ class Executor:
             self._next += 1
             zygote = self._zygotes[index]
         try:
-            return zygote.spawn(self._limits)
+            child = zygote.spawn(self._limits)
         except OSError:
             with self._lock:
                 if self._zygotes[index] is zygote:
                     self._zygotes[index] = self._replace(zygote)
                 zygote = self._zygotes[index]
-            return zygote.spawn(self._limits)
+            child = zygote.spawn(self._limits)
+        if self._groups is not None and child.clock.pid is not None:
+            # its group is made here (mostly in the refill thread, off the job path); a job
+            # only sets its limit
+            try:
+                child.groups = self._groups.attach(child.clock.pid, SPARE_MEMORY_MB,
+                                                   self._limits.nproc)
+            except OSError:
+                child.kill()
+                raise
+        return child
 
     def _spawn(self) -> session.Child:
         """A fresh child: a pre-forked spare when one is ready (hides fork + set-up)."""

@@ -235,11 +235,11 @@ class Limits:
     nofile: int  # RLIMIT_NOFILE
 
 
-def private_mounts(limits: Limits) -> None:
+def private_mounts(limits: Limits, *, netns: bool = True) -> None:
     """Fresh mount, ipc and network namespaces: private tmpfs /tmp, /dev/shm, SysV IPC, own
     /proc, and a network of its own (no interface up; abstract unix sockets and loopback ports
     of other programs are out of reach)."""
-    unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)
+    unshare(CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if netns else 0))
     opts = f"size={limits.fsize_mb}m,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
     for stash, path in _TMP_PYTHON_DIRS:  # an installation under /tmp stays importable

@@ -44,6 +44,7 @@ class Child:
         os.set_blocking(req_w, False)  # writes carry deadlines: a child cannot stall us
         self.closed = False
         self.clock = StarvationClock(host_pid(pidfd))
+        self.groups: list[Any] = []  # the executor's per-program cgroups, when it made any
 
     def _recv(self, deadline: float) -> Any:
         """Next frame; the deadline moves on while a busy host starves the child."""

@@ -36,12 +36,14 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 class _Zygote:
-    def __init__(self, sock: socket.socket, level: str, uids: int) -> None:
+    def __init__(self, sock: socket.socket, level: str, uids: int,
+                 disable: frozenset[str] = frozenset()) -> None:
         self.sock, self.level, self.uids = sock, level, uids
+        self.netns = "netns" not in disable
         self.serial = 0  # children forked so far: picks each one's uid in turn
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if level != "none" else -1
         self.tmpdirs: dict[int, str] = {}
-        self.seccomp = level != "none" and seccomp.supported()
+        self.seccomp = level != "none" and "seccomp" not in disable and seccomp.supported()
 
     def reap(self) -> None:
         while True:
@@ -88,7 +90,7 @@ class _Zygote:
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()  # SIGTERM is at its default already: set in main(), inherited
         if self.level != "none":
-            isolation.private_mounts(limits)
+            isolation.private_mounts(limits, netns=self.netns)
         isolation.keep_only_fds((rfd, wfd))  # the environment was scrubbed once, in main()
         os.chdir(tmp or "/tmp")
         if tmp:
@@ -136,14 +138,15 @@ def _setup(level: str) -> tuple[str, int]:
 def main() -> None:
     """Entry point: `python -I -c ... <ctrl fd> <level>`; answers one hello frame, then serves."""
     fd, level = int(sys.argv[1]), sys.argv[2]
+    disable = frozenset(filter(None, sys.argv[3].split(","))) if len(sys.argv) > 3 else frozenset()
     sock = socket.socket(fileno=fd)
     try:
         reached, uids = _setup(level)
     except OSError as exc:
         sock.send(json.dumps({"error": f"{level}: {exc}"}).encode())
         return
-    sock.send(json.dumps({"level": reached, "uids": uids,
-                          "seccomp": reached != "none" and seccomp.supported()}).encode())
+    zygote = _Zygote(sock, reached, uids, disable)
+    sock.send(json.dumps({"level": reached, "uids": uids, "seccomp": zygote.seccomp}).encode())
     # once here, not per child: every child inherits it, and each write a child makes to
     # inherited memory costs a page copy (os.environ.clear() in a child: ~90 page faults)
     isolation.scrub_environment()
@@ -153,4 +156,4 @@ def main() -> None:
     # walks (and so never copies) the pages of what the zygote imported
     gc.collect()
     gc.freeze()
-    _Zygote(sock, reached, uids).serve()
+    zygote.serve()

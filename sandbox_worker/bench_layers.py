@@ -1,0 +1,82 @@
+"""Cost of each hardening layer: `python -m sandbox_worker.bench_layers`.
+
+The 164 HumanEval canonical solutions through executors that differ in one layer each, in
+one process and run, interleaved round by round so that load drifts hit every row alike:
+everything on (the default), then without seccomp, without a network namespace per
+program, with the watcher instead of a cgroup, and without an aggregate memory bound; the
+last row has all of them off. Prints programs/s (best of the rounds) and the cost of the
+layer against the default. Writes bench-results/execute_layers.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sandbox_worker.bench import humaneval_programs
+from sandbox_worker.executor import Executor
+from sandbox_worker.protocol import Job
+
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("all layers on (default)", {}),
+    ("without seccomp", {"disable": frozenset({"seccomp"})}),
+    ("without a network namespace per program", {"disable": frozenset({"netns"})}),
+    ("memory bound: watcher instead of cgroup", {"memory_bound": "watch"}),
+    ("without an aggregate memory bound", {"memory_bound": "none"}),
+    ("all three off", {"memory_bound": "none", "disable": frozenset({"seccomp", "netns"})}),
+]
+
+
+def _rate(ex: Executor, jobs: list[Job], workers: int) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers * 2) as pool:
+        results = list(pool.map(ex.run, jobs))
+    rate = len(jobs) / (time.perf_counter() - start)
+    if any(r.pass_rate != 1.0 for r in results):
+        raise SystemExit("a canonical solution did not pass: the run is not comparable")
+    return rate
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default="bench-results/execute_layers.md")
+    args = ap.parse_args(argv)
+    jobs = [Job(code=c, tests=t, timeout_s=3.0, memory_mb=1024)
+            for _, c, t, _ in humaneval_programs()]
+    executors = []
+    for name, kw in CONFIGS:
+        ex = Executor(args.workers, isolation="namespaces", **kw)
+        ex.start()
+        executors.append((name, ex))
+    best = {name: 0.0 for name, _ in CONFIGS}
+    try:
+        for _ in range(args.rounds):
+            for name, ex in executors:
+                best[name] = max(best[name], _rate(ex, jobs, args.workers))
+        levels = {name: f"seccomp {'on' if ex.seccomp else 'off'}, memory {ex.memory_bound}"
+                  for name, ex in executors}
+    finally:
+        for _, ex in executors:
+            ex.close()
+    base = best[CONFIGS[0][0]]
+    lines = [f"164 HumanEval programs, {args.workers} workers, best of {args.rounds} rounds",
+             "", "| executor | layers in force | programs/s | vs default |",
+             "|---|---|---:|---:|"]
+    for name, _ in CONFIGS:
+        lines.append(f"| {name} | {levels[name]} | {best[name]:.1f} | "
+                     f"{best[name] / base:.3f}x |")
+    text = "\n".join(lines)
+    sys.stdout.write(text + "\n")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
