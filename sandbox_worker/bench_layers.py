@@ -5,7 +5,8 @@ one process and run, interleaved round by round so that load drifts hit every ro
 everything on (the default), then without seccomp, without a network namespace per
 program, with the watcher instead of a cgroup, and without an aggregate memory bound; the
 last row has all of them off. Prints programs/s (best of the rounds) and the cost of the
-layer against the default. Writes bench-results/execute_layers.md.
+layer against the default; then the peak memory a fork-and-allocate program holds under
+each memory bound. Writes bench-results/execute_layers.md.
 """
 
 from __future__ import annotations
@@ -42,6 +43,65 @@ def _rate(ex: Executor, jobs: list[Job], workers: int) -> float:
     return rate
 
 
+FORK_AND_ALLOCATE = """
+import os, time
+for _ in range(5):
+    if os.fork() == 0:
+        b = bytearray(200 * 1024 * 1024)
+        for i in range(0, len(b), 4096):
+            b[i] = 1
+        time.sleep(20)
+        os._exit(0)
+b = bytearray(200 * 1024 * 1024)
+for i in range(0, len(b), 4096):
+    b[i] = 1
+time.sleep(3)
+def f():
+    return 1
+"""
+
+
+def _sandbox_pss() -> int:
+    """PSS bytes of the processes of the sandbox uids, read from outside."""
+    from sandbox_worker import isolation
+
+    lo, hi = isolation.HOST_UID_BASE, isolation.HOST_UID_BASE + isolation.SANDBOX_UIDS
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if lo <= uid < hi or uid == isolation.HOST_NOBODY:
+                with open(f"/proc/{pid}/smaps_rollup") as fh:
+                    total += next(int(x.split()[1]) * 1024 for x in fh if x.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def fork_and_allocate() -> list[str]:
+    """Peak memory a program of six 200 MiB processes holds with memory_mb=512, per bound."""
+    import threading
+
+    rows = ["| memory bound | peak held (PSS, sampled outside) | result |", "|---|---:|---|"]
+    for bound in ("cgroup", "watch", "none"):
+        ex = Executor(1, isolation="namespaces", memory_bound=bound)
+        ex.start()
+        out: list[Any] = []
+        job = Job(code=FORK_AND_ALLOCATE, tests=["assert f() == 1"], timeout_s=10, memory_mb=512)
+        runner = threading.Thread(target=lambda ex=ex, job=job, out=out: out.append(ex.run(job)))
+        runner.start()
+        peak = 0
+        while runner.is_alive():
+            peak = max(peak, _sandbox_pss())
+            time.sleep(0.02)
+        level = ex.memory_bound
+        ex.close()
+        r = out[0]
+        rows.append(f"| {level} | {peak / 2**20:.0f} MiB | {r.status.value}: "
+                    f"{r.error or r.tests[0].status.value} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -72,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, _ in CONFIGS:
         lines.append(f"| {name} | {levels[name]} | {best[name]:.1f} | "
                      f"{best[name] / base:.3f}x |")
+    lines += ["", "fork-and-allocate (6 x 200 MiB, memory_mb=512):", "", *fork_and_allocate()]
     text = "\n".join(lines)
     sys.stdout.write(text + "\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
