@@ -61,7 +61,7 @@ def f():
 """
 
 
-def _sandbox_pss() -> int:
+def sandbox_pss() -> int:
     """PSS bytes of the processes of the sandbox uids, read from outside."""
     from sandbox_worker import isolation
 
@@ -92,7 +92,7 @@ def fork_and_allocate() -> list[str]:
         runner.start()
         peak = 0
         while runner.is_alive():
-            peak = max(peak, _sandbox_pss())
+            peak = max(peak, sandbox_pss())
             time.sleep(0.02)
         level = ex.memory_bound
         ex.close()

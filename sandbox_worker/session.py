@@ -109,20 +109,21 @@ def _cut(text: object) -> str:
     return str(text)[:ERROR_CHARS]
 
 
-def load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = None,
+def start(spawn: Callable[[], Child], frames: list[dict[str, Any]], timeout_s: float,
           ) -> tuple[Child | None, RunStatus, str | None]:
-    """Fresh child with the program loaded; `then` is queued right behind the code."""
+    """A fresh child sent `frames` (the first loads the program; the rest are queued behind
+    it), and the status of its first answer: the child when it is `ok`."""
     child = spawn()
-    deadline = child.clock.start(job.timeout_s + LOAD_GRACE_S)
-    cpu_s = math.ceil(job.timeout_s * (job.n_tests() + 2)) + 1
+    deadline = child.clock.start(timeout_s)
     queued = True
     try:
-        child.send({"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}, deadline)
-        if then is not None:
+        child.send(frames[0], deadline)
+        for frame in frames[1:]:
             try:
-                child.send(then, deadline)
+                child.send(frame, deadline)
             except BrokenPipeError:  # it answered a load error and ended: read that answer
                 queued = False
+                break
         answer = wire.recv(child.resp_r, max_bytes=64 * 1024,
                            deadline=child.clock.wait(child.resp_r, deadline))
     except wire.Deadline:
@@ -141,6 +142,20 @@ def load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = Non
     if kind == "load":
         return None, RunStatus.LOAD_ERROR, error
     return None, RunStatus.KILLED, "program broke the harness protocol"
+
+
+def load(spawn: Callable[[], Child], job: Job, then: dict[str, Any] | None = None,
+         ) -> tuple[Child | None, RunStatus, str | None]:
+    """Fresh child with the program loaded; `then` is queued right behind the code."""
+    cpu_s = math.ceil(job.timeout_s * (job.n_tests() + 2)) + 1
+    code = {"code": job.code, "memory_mb": job.memory_mb, "cpu_s": cpu_s}
+    return start(spawn, [code] if then is None else [code, then],
+                 job.timeout_s + LOAD_GRACE_S)
+
+
+def reload_failed(status: RunStatus) -> TestVerdict:
+    """The verdict of a test whose fresh child (after an earlier one ended) did not load."""
+    return TestVerdict(status=TestStatus.KILLED, error=f"reload failed: {status.value}")
 
 
 def _judge_assert(node: compare.Node, fetch: compare.Fetch) -> TestVerdict | None:
@@ -347,8 +362,7 @@ def run_job(spawn: Callable[[], Child], job: Job) -> JobResult:
                     break
                 child, again, _ = load(spawn, job)
                 if child is None:
-                    verdicts.append(TestVerdict(status=TestStatus.KILLED,
-                                                error=f"reload failed: {again.value}"))
+                    verdicts.append(reload_failed(again))
                     continue
             run = _eager_run(plans, i)
             if pending is not None:  # already queued behind the code

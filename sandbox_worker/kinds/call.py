@@ -200,8 +200,7 @@ def run_call(spawn: Callable[[], Child], job: Job) -> JobResult:
         if child is None:
             if not verdicts:
                 return JobResult.unrun(status, n, error)
-            verdicts.append(TestVerdict(status=TestStatus.KILLED,
-                                        error=f"reload failed: {status.value}"))
+            verdicts.append(session.reload_failed(status))
             continue
         try:
             more, _ = _run_from(child, tests, src, len(verdicts), job.timeout_s, end)

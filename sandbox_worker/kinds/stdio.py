@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox_worker import languages, wire
+from sandbox_worker import languages, session, wire
 from sandbox_worker.clock import STARVED_FACTOR
 from sandbox_worker.kinds import builds, outputs
 from sandbox_worker.protocol import Job, JobResult, RunStatus, StdioTests, TestStatus, TestVerdict
@@ -50,29 +50,6 @@ def _first_frame(job: Job, lang: languages.Language, build: builds.Build | None,
         return {**msg, "mode": "python", "code": job.code}
     return {**msg, "mode": "exec", "files": build.files,
             "argv": languages.resolved(lang, tuple(lang.argv(job.memory_mb)))}
-
-
-def _start(spawn: Callable[[], Child], frame: dict[str, Any], timeout_s: float,
-           ) -> tuple[Child | None, RunStatus, str | None]:
-    child = spawn()
-    deadline = child.clock.start(timeout_s + GRACE_S)
-    try:
-        child.send(frame, deadline)
-        answer = wire.recv(child.resp_r, max_bytes=64 * 1024,
-                           deadline=child.clock.wait(child.resp_r, deadline))
-    except wire.Deadline:
-        child.kill()
-        return None, RunStatus.TIMEOUT, "program load timed out"
-    except (wire.WireError, OSError):
-        child.kill()
-        return None, RunStatus.KILLED, "program ended while loading"
-    kind = answer.get("t") if isinstance(answer, dict) else None
-    if kind == "ok":
-        return child, RunStatus.OK, None
-    child.kill()
-    if kind == "syntax":
-        return None, RunStatus.SYNTAX_ERROR, _cut(answer.get("e", ""))
-    return None, RunStatus.KILLED, "program broke the harness protocol"
 
 
 def _judge(answer: dict[str, Any], want: str, tests: StdioTests) -> TestVerdict:
@@ -144,16 +121,14 @@ def run_stdio(spawn: Callable[[], Child], job: Job) -> JobResult:
     try:
         while len(verdicts) < n:
             if time.monotonic() > end:
-                skipped = TestVerdict(status=TestStatus.NOT_RUN,
-                                      error="not run: the program's time budget ran out")
+                skipped = session.OVER_BUDGET
                 break
             if child is None:
-                child, status, error = _start(spawn, frame, job.timeout_s)
+                child, status, error = session.start(spawn, [frame], job.timeout_s + GRACE_S)
                 if child is None:
                     if not verdicts:
                         return JobResult.unrun(status, n, error)
-                    verdicts.append(TestVerdict(status=TestStatus.KILLED,
-                                                error=f"reload failed: {status.value}"))
+                    verdicts.append(session.reload_failed(status))
                     continue
             verdict, alive = _case(child, len(verdicts), tests, job.timeout_s)
             verdicts.append(verdict)

@@ -3,63 +3,24 @@ host allows one and by the watcher where it does not, measured from outside."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from sandbox_worker import cgroups, isolation
+from sandbox_worker import cgroups
+from sandbox_worker.bench_layers import FORK_AND_ALLOCATE, sandbox_pss
 from sandbox_worker.executor import Executor, SandboxUnavailable
 from sandbox_worker.protocol import Job, StdioTests
 
 MIB = 1024 * 1024
-# six processes, each touching 200 MiB (under RLIMIT_AS each), 1.2 GiB together
-FORK_AND_ALLOCATE = """
-import os, time
-kids = []
-for _ in range(5):
-    pid = os.fork()
-    if pid == 0:
-        b = bytearray(200 * 1024 * 1024)
-        for i in range(0, len(b), 4096):
-            b[i] = 1
-        time.sleep(20)
-        os._exit(0)
-    kids.append(pid)
-b = bytearray(200 * 1024 * 1024)
-for i in range(0, len(b), 4096):
-    b[i] = 1
-time.sleep(3)
-def f():
-    return 1
-"""
-
-
-def _sandbox_rss() -> int:
-    """Proportional resident bytes (PSS: shared pages split between their users) of every
-    process in the sandbox uid range (or of uid 65534)."""
-    lo, hi = isolation.HOST_UID_BASE, isolation.HOST_UID_BASE + isolation.SANDBOX_UIDS
-    total = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            uid = os.stat(f"/proc/{pid}").st_uid
-            if lo <= uid < hi or uid == isolation.HOST_NOBODY:
-                with open(f"/proc/{pid}/smaps_rollup") as fh:
-                    for line in fh:
-                        if line.startswith("Pss:"):
-                            total += int(line.split()[1]) * 1024
-                            break
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def _peak_while(run: threading.Thread) -> int:
     peak = 0
     while run.is_alive():
-        peak = max(peak, _sandbox_rss())
+        peak = max(peak, sandbox_pss())
         time.sleep(0.02)
     return peak
 
