@@ -150,3 +150,29 @@ def extract_code(text: str) -> str:
     if blocks:
         return _from_blocks(blocks)
     return "" if fenced else _from_bare(text)  # only empty fences: there is no program
+
+
+# fence tags per language of sandbox_worker.languages (Python uses extract_code's rules)
+FENCE_TAGS = {"c": {"c", "h"}, "cpp": {"cpp", "c++", "cxx", "cc", "hpp"},
+              "java": {"java"}, "go": {"go", "golang"}, "rust": {"rust", "rs"},
+              "javascript": {"javascript", "js", "node", "nodejs", "jsx", "mjs"}}
+
+
+def extract_program(text: str, language: str = "python") -> str:
+    """The program in an LLM response for `language`: extract_code for Python; otherwise
+    the last fenced block tagged with that language, else the last untagged block, else
+    (no fence at all) the whole text after any closed <think> section."""
+    if language == "python":
+        return extract_code(text)
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n")
+    after_think = _THINK.sub("", text)
+    if after_think.strip():
+        text = after_think
+    blocks = [b for b in _blocks(text) if b.code.strip()]
+    tags = FENCE_TAGS.get(language, {language})
+    for group in ([b for b in blocks if b.lang in tags], [b for b in blocks if not b.lang]):
+        if group:
+            return group[-1].code
+    return "" if blocks else text.strip("\n")

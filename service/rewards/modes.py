@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sandbox_worker import datasets
-from sandbox_worker.extract import extract_code
+from sandbox_worker import datasets, languages
+from sandbox_worker.extract import extract_program
 from sandbox_worker.protocol import Job, JobResult, TestSpec
 from service.config import Settings
 from service.errors import Unprocessable
@@ -130,6 +130,19 @@ def parse_tests(label: Any, index: int) -> list[str] | TestSpec | None:
     return tests
 
 
+def label_language(label: Any) -> str:
+    """The `language` a label names (an object with a `language` key), default python."""
+    value = label
+    if isinstance(label, str) and label.lstrip().startswith("{"):
+        try:
+            value = json.loads(label)
+        except ValueError:
+            return "python"
+    if isinstance(value, dict) and isinstance(value.get("language"), str):
+        return str(value["language"])
+    return "python"
+
+
 def _count(tests: list[str] | TestSpec) -> int:
     if isinstance(tests, list):
         return len(tests)
@@ -160,32 +173,33 @@ def _combine(row: RewardRow, mode: RewardMode, settings: Settings) -> None:
 
 
 async def _execute(conversations: Sequence[Conversation],
-                   tests: Sequence[list[str] | TestSpec | None],
+                   tests: Sequence[list[str] | TestSpec | None], langs: Sequence[str],
                    rows: list[RewardRow], settings: Settings, sandbox: SandboxBackend,
                    cache: VerdictCache | None) -> None:
     """Run every row that has tests; fills pass rates and statuses in `rows`."""
-    todo: list[tuple[int, str, list[str] | TestSpec]] = []
-    for i, (conv, row_tests) in enumerate(zip(conversations, tests, strict=True)):
+    todo: list[tuple[int, str, list[str] | TestSpec, str]] = []
+    for i, (conv, row_tests, lang) in enumerate(zip(conversations, tests, langs, strict=True)):
         if row_tests is None:
             continue
-        code = extract_code(conv.response)
+        code = extract_program(conv.response, lang)
         rows[i].code_chars = len(code)
         if not code.strip():
             rows[i].pass_rate, rows[i].passed, rows[i].total = 0.0, 0, _count(row_tests)
             rows[i].status = "no_code"
             continue
-        todo.append((i, code, row_tests))
+        todo.append((i, code, row_tests, lang))
     if not todo:
         return
-    jobs = build_jobs(settings, [(code, t) for _, code, t in todo],
+    jobs = build_jobs(settings, [(code, t, lang) for _, code, t, lang in todo],
                       settings.reward_test_timeout_s, None,
-                      stop_after_timeout=settings.reward_stop_after_timeout)
+                      stop_after_timeout=settings.reward_stop_after_timeout,
+                      available=sandbox.languages())
 
     async def execute(batch: list[Job]) -> list[JobResult]:
         return await sandbox.execute(batch, deadline_s=deadline_for(settings, batch))
 
     results = await (cache.run(jobs, execute) if cache is not None else execute(jobs))
-    for (i, _, _), result in zip(todo, results, strict=True):
+    for (i, _, _, _), result in zip(todo, results, strict=True):
         row = rows[i]
         row.pass_rate, row.passed, row.total = result.pass_rate, result.passed, result.total
         row.status = result.status.value
@@ -208,7 +222,8 @@ async def compute_rewards(conversations: Sequence[Conversation], labels: Sequenc
     if mode is not RewardMode.RM and any(t is not None for t in tests):
         if sandbox is None:
             raise RuntimeError("compute_rewards needs a sandbox for tests")
-        work.append(_execute(conversations, tests, rows, settings, sandbox, cache))
+        langs = [languages.canonical(label_language(label)) for label in labels]
+        work.append(_execute(conversations, tests, langs, rows, settings, sandbox, cache))
     if mode is not RewardMode.TESTS:
         if score is None:
             raise RuntimeError("compute_rewards needs a scorer for the model part")

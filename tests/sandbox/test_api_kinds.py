@@ -129,3 +129,18 @@ async def test_program_budget_applies_to_every_kind(client: httpx.AsyncClient) -
         assert statuses[0] == "passed" and statuses[-1] == "not_run", statuses
         assert 2 <= statuses.count("passed") <= 5, statuses
         assert "time budget" in result["tests"][-1]["error"]
+
+
+async def test_get_reward_runs_a_cpp_answer_against_a_code_contests_label(
+        client: httpx.AsyncClient) -> None:
+    if languages.version("cpp") is None:
+        pytest.skip("no g++ here (make toolchains)")
+    prompt = "<|im_start|>user\nSum two numbers in C++.<|im_end|>\n<|im_start|>assistant\n"
+    answer = f"Here it is:\n```cpp\n{CPP_SUM}\n```\nand in Python:\n```python\nprint(0)\n```"
+    label = {"language": "cpp", "public_tests": {"input": ["1 2\n", "2 2\n"],
+                                                 "output": ["3\n", "4\n"]}}
+    body = {"query": [prompt + answer + "<|im_end|>"], "prompts": [prompt], "labels": [label],
+            "mode": "tests"}
+    r = await client.post("/get_reward", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["extra_logs"]["pass_rate"] == [1.0]

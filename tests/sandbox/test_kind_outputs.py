@@ -38,3 +38,14 @@ def test_mismatch_says_where() -> None:
 def test_tolerance_is_a_parameter() -> None:
     assert outputs.mismatch("1.01", "1.0", "float", tol=0.02) is None
     assert outputs.mismatch("1.01", "1.0", "float", tol=1e-3) is not None
+
+
+def test_extract_program_per_language() -> None:
+    from sandbox_worker.extract import extract_program
+
+    text = "draft:\n```c++\nint a;\n```\nfinal:\n```cpp\nint main(){}\n```\n```python\nx=1\n```"
+    assert extract_program(text, "cpp") == "int main(){}"
+    assert extract_program("```\nfn main() {}\n```", "rust") == "fn main() {}"
+    assert extract_program("<think>```go\nbad\n```</think>package main", "go") == "package main"
+    assert extract_program("```python\nx = 1\n```", "python") == "x = 1"
+    assert extract_program("```python\nx = 1\n```", "java") == ""  # only another language
