@@ -31,6 +31,7 @@ from pathlib import Path
 log = logging.getLogger("codereward.sandbox")
 
 ROOT = Path("/sys/fs/cgroup")
+MAX_FREE = 64  # emptied groups kept for reuse
 _SERIAL = itertools.count()
 
 
@@ -58,7 +59,10 @@ class Groups:
     def __init__(self, version: str, bases: dict[str, Path]) -> None:
         self.version = version  # "v1" or "v2"
         self.bases = bases  # controller ("memory", "pids", or "" for v2) -> our parent dir
-        self._doomed: list[list[Path]] = []
+        self._doomed: list[list[Path]] = []  # released, their processes maybe still dying
+        self._free: list[list[Path]] = []  # emptied groups, reused (mkdir/rmdir are slow)
+        self._oom0: dict[Path, int] = {}  # OOM kills a group had counted when attached
+        self._no_reuse: set[Path] = set()
         self._lock = threading.Lock()
 
     @property
@@ -66,7 +70,22 @@ class Groups:
         return f"cgroup-{self.version}"
 
     def attach(self, host_pid: int, memory_mb: int, pids: int) -> list[Path]:
-        """Move `host_pid` into a fresh group limited to `memory_mb` and `pids` processes."""
+        """Move `host_pid` into a fresh (or emptied, reused) group limited to `memory_mb`
+        and `pids` processes."""
+        with self._lock:
+            reused = self._free.pop() if self._free else None
+        if reused is not None:
+            try:
+                self.set_memory(reused, memory_mb)
+                for group in reused:
+                    if self.version == "v2" or group.parent == self.bases.get("pids"):
+                        _write(group / "pids.max", str(pids))
+                    _write(group / "cgroup.procs", str(host_pid))
+            except OSError:
+                self._discard(reused)
+            else:
+                self._note_oom(reused)
+                return reused
         name = f"p{os.getpid()}-{next(_SERIAL)}"
         made: list[Path] = []
         try:
@@ -79,7 +98,20 @@ class Groups:
         except OSError:
             self.release(made)
             raise
+        self._note_oom(made)
         return made
+
+    def _note_oom(self, groups: list[Path]) -> None:
+        for group in groups:
+            self._oom0[group] = self._oom_count(group)
+
+    def _discard(self, groups: list[Path]) -> None:
+        for group in groups:
+            self._oom0.pop(group, None)
+        with self._lock:
+            self._doomed.append([g for g in groups])
+        for group in groups:  # marked for removal, not reuse
+            self._no_reuse.add(group)
 
     def _limit(self, controller: str, group: Path, memory_mb: int, pids: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
@@ -116,21 +148,24 @@ class Groups:
                     else:
                         _write(group / name, limit)
 
-    def oom_kills(self, groups: list[Path]) -> int:
-        """How many processes the kernel OOM-killed in these groups (v1: oom_control,
-        v2: memory.events)."""
+    @staticmethod
+    def _oom_count(group: Path) -> int:
+        """OOM kills a group has counted since it was made (v1: oom_control, v2: events)."""
         n = 0
-        for group in groups:
-            for name in ("memory.events", "memory.oom_control"):
-                try:
-                    text = (group / name).read_text()
-                except OSError:
-                    continue
-                for line in text.splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill" and value.strip().isdigit():
-                        n += int(value)
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                text = (group / name).read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    n += int(value)
         return n
+
+    def oom_kills(self, groups: list[Path]) -> int:
+        """How many processes the kernel OOM-killed in these groups since `attach`."""
+        return sum(self._oom_count(g) - self._oom0.get(g, 0) for g in groups)
 
     def release(self, groups: list[Path]) -> None:
         """Remove the groups later (`sweep`, off the job path), once their killed processes
@@ -139,12 +174,39 @@ class Groups:
             self._doomed.append(groups)
 
     def sweep(self) -> None:
-        """Retry the removal of groups whose processes were still dying."""
+        """Groups whose processes are all gone become reusable (their leftover page charges
+        dropped first); the rest wait for the next sweep."""
         with self._lock:
             doomed, self._doomed = self._doomed, []
-        left = [g for g in doomed if not self._remove(g)]
+        left, free = [], []
+        for groups in doomed:
+            if not all(self._empty(g) for g in groups):
+                left.append(groups)
+            elif any(g in self._no_reuse for g in groups) or len(self._free) >= MAX_FREE:
+                if not self._remove(groups):
+                    left.append(groups)
+                else:
+                    self._no_reuse.difference_update(groups)
+                    for g in groups:
+                        self._oom0.pop(g, None)
+            else:
+                for g in groups:
+                    if self.version == "v1" and g.parent == self.bases.get("memory"):
+                        with contextlib.suppress(OSError):
+                            _write(g / "memory.force_empty", "0")
+                free.append(groups)
         with self._lock:
             self._doomed.extend(left)
+            self._free.extend(free)
+
+    @staticmethod
+    def _empty(group: Path) -> bool:
+        try:
+            return not (group / "cgroup.procs").read_text().strip()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
 
     @staticmethod
     def _remove(groups: list[Path]) -> bool:
@@ -159,10 +221,15 @@ class Groups:
         return ok
 
     def close(self) -> None:
-        """Remove what is left, waiting briefly for killed processes to be reaped."""
+        """Remove every group, waiting briefly for killed processes to be reaped."""
         for _ in range(50):
-            self.sweep()
-            if not self._doomed:
+            with self._lock:
+                doomed = self._doomed + self._free
+                self._doomed, self._free = [], []
+            left = [g for g in doomed if not self._remove(g)]
+            with self._lock:
+                self._doomed.extend(left)
+            if not left:
                 break
             time.sleep(0.02)
         for base in self.bases.values():

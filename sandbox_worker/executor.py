@@ -295,7 +295,7 @@ class Executor:
                 return self._fork_child()
             if not child.exited():
                 return child
-            child.kill()  # its zygote died since: just close it
+            self._drop(child)  # its zygote died since: just close it
 
     def _refill(self) -> None:
         """Keep `workers` spare children forked and waiting (background thread)."""
@@ -313,10 +313,16 @@ class Executor:
                 self._spares.put(child)
         self._drain_spares()
 
+    def _drop(self, child: session.Child) -> None:
+        """Kill a child no job took, and give back its groups."""
+        child.kill()
+        if self._groups is not None and child.groups:
+            self._groups.release(child.groups)
+
     def _drain_spares(self) -> None:
         while True:
             try:
-                self._spares.get_nowait().kill()
+                self._drop(self._spares.get_nowait())
             except queue.Empty:
                 return
 
