@@ -32,6 +32,10 @@ log = logging.getLogger("codereward.sandbox")
 
 ROOT = Path("/sys/fs/cgroup")
 MAX_FREE = 64  # emptied groups kept for reuse
+# an emptied group is reused only while its leftover charges (page cache a program read,
+# kernel objects) stay under this; above it they are dropped (force_empty, memory.reclaim)
+# and a group that still holds more is removed: a job's limit is never eaten into by more
+LEFTOVER_BYTES = 4 * 1024 * 1024
 _SERIAL = itertools.count()
 
 
@@ -62,6 +66,9 @@ class Groups:
         self._doomed: list[list[Path]] = []  # released, their processes maybe still dying
         self._free: list[list[Path]] = []  # emptied groups, reused (mkdir/rmdir are slow)
         self._oom0: dict[Path, int] = {}  # OOM kills a group had counted when attached
+        # limits last written, per group: a reused group keeps them, rewritten only on change
+        self._memory_mb: dict[Path, int] = {}
+        self._pids: dict[Path, int] = {}
         self._no_reuse: set[Path] = set()
         self._lock = threading.Lock()
 
@@ -69,17 +76,23 @@ class Groups:
     def level(self) -> str:
         return f"cgroup-{self.version}"
 
-    def attach(self, host_pid: int, memory_mb: int, pids: int) -> list[Path]:
+    def attach(self, host_pid: int, memory_mb: int, pids: int, *,
+               any_memory: bool = False) -> list[Path]:
         """Move `host_pid` into a fresh (or emptied, reused) group limited to `memory_mb`
-        and `pids` processes."""
+        and `pids` processes. `any_memory`: a reused group keeps the memory limit it has (the
+        caller sets the job's with set_memory before any program code runs)."""
         with self._lock:
             reused = self._free.pop() if self._free else None
         if reused is not None:
             try:
-                self.set_memory(reused, memory_mb)
+                if not any_memory:
+                    self.set_memory(reused, memory_mb)
                 for group in reused:
-                    if self.version == "v2" or group.parent == self.bases.get("pids"):
+                    if self._pids.get(group) != pids and (
+                            self.version == "v2" or group.parent == self.bases.get("pids")):
+                        self._pids.pop(group, None)
                         _write(group / "pids.max", str(pids))
+                        self._pids[group] = pids
                     _write(group / "cgroup.procs", str(host_pid))
             except OSError:
                 self._discard(reused)
@@ -106,15 +119,24 @@ class Groups:
             self._oom0[group] = self._oom_count(group)
 
     def _discard(self, groups: list[Path]) -> None:
-        for group in groups:
-            self._oom0.pop(group, None)
+        self._forget(groups)
         with self._lock:
             self._doomed.append([g for g in groups])
         for group in groups:  # marked for removal, not reuse
             self._no_reuse.add(group)
 
+    def _forget(self, groups: list[Path]) -> None:
+        for group in groups:
+            self._oom0.pop(group, None)
+            self._memory_mb.pop(group, None)
+            self._pids.pop(group, None)
+
     def _limit(self, controller: str, group: Path, memory_mb: int, pids: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
+        if controller in ("memory", ""):
+            self._memory_mb[group] = memory_mb
+        if controller in ("pids", ""):
+            self._pids[group] = pids
         if self.version == "v2":
             _write(group / "memory.max", limit)
             with contextlib.suppress(OSError):  # one OOM kill takes the whole program
@@ -131,37 +153,48 @@ class Groups:
         else:
             _write(group / "pids.max", str(pids))
 
+    def _memory_group(self, group: Path) -> bool:
+        return self.version == "v2" or group.parent == self.bases.get("memory")
+
     def set_memory(self, groups: list[Path], memory_mb: int) -> None:
-        """Set the memory limit of a program's groups (made with `attach`)."""
+        """Set the memory limit of a program's groups (made with `attach`); a group that has
+        it already is not written to."""
         limit = str(memory_mb * 1024 * 1024)
         for group in groups:
+            if not self._memory_group(group) or self._memory_mb.get(group) == memory_mb:
+                continue
+            # unknown until written whole: a failed write leaves the group to be rewritten
+            current = self._memory_mb.pop(group, None)
             if self.version == "v2":
                 _write(group / "memory.max", limit)
-            elif group.parent == self.bases.get("memory"):
+            else:
                 # memsw must stay >= the plain limit: raise in the order that keeps it so
                 files = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
-                current = int((group / files[0]).read_text())
-                for name in (files[::-1] if memory_mb * 1024 * 1024 > current else files):
+                now = (current * 1024 * 1024 if current is not None
+                       else int((group / files[0]).read_text()))
+                for name in (files[::-1] if memory_mb * 1024 * 1024 > now else files):
                     if "memsw" in name:
                         with contextlib.suppress(OSError):  # absent without swap accounting
                             _write(group / name, limit)
                     else:
                         _write(group / name, limit)
+            self._memory_mb[group] = memory_mb
 
-    @staticmethod
-    def _oom_count(group: Path) -> int:
-        """OOM kills a group has counted since it was made (v1: oom_control, v2: events)."""
-        n = 0
-        for name in ("memory.events", "memory.oom_control"):
-            try:
-                text = (group / name).read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill" and value.strip().isdigit():
-                    n += int(value)
-        return n
+    def _oom_count(self, group: Path) -> int:
+        """OOM kills a group has counted since it was made (v1: oom_control, v2: events;
+        a v1 pids group counts none)."""
+        if not self._memory_group(group):
+            return 0
+        try:
+            text = (group / ("memory.events" if self.version == "v2"
+                             else "memory.oom_control")).read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+        return 0
 
     def oom_kills(self, groups: list[Path]) -> int:
         """How many processes the kernel OOM-killed in these groups since `attach`."""
@@ -187,17 +220,34 @@ class Groups:
                     left.append(groups)
                 else:
                     self._no_reuse.difference_update(groups)
-                    for g in groups:
-                        self._oom0.pop(g, None)
+                    self._forget(groups)
+            elif not all(self._little_left(g) for g in groups):
+                self._no_reuse.update(groups)
+                left.append(groups)  # removed at the next sweep
             else:
-                for g in groups:
-                    if self.version == "v1" and g.parent == self.bases.get("memory"):
-                        with contextlib.suppress(OSError):
-                            _write(g / "memory.force_empty", "0")
                 free.append(groups)
         with self._lock:
             self._doomed.extend(left)
             self._free.extend(free)
+
+    def _little_left(self, group: Path) -> bool:
+        """Whether an emptied group holds at most LEFTOVER_BYTES of charges (dropped first
+        when it holds more)."""
+        if not self._memory_group(group):
+            return True
+        v2 = self.version == "v2"
+        usage = group / ("memory.current" if v2 else "memory.usage_in_bytes")
+        try:
+            held = int(usage.read_text())
+            if held <= LEFTOVER_BYTES:
+                return True
+            if v2:  # reclaim what it holds (the kernel takes what it can)
+                _write(group / "memory.reclaim", str(held))
+            else:
+                _write(group / "memory.force_empty", "0")
+            return int(usage.read_text()) <= LEFTOVER_BYTES
+        except (OSError, ValueError):
+            return False
 
     @staticmethod
     def _empty(group: Path) -> bool:

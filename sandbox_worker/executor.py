@@ -41,7 +41,7 @@ NOFILE = 256  # open files per program
 HELLO_TIMEOUT_S = 30.0
 
 
-SPARE_MEMORY_MB = 256  # a spare child's group limit until a job sets its own
+SPARE_MEMORY_MB = 256  # a new spare group's limit; a job sets its own (set_memory) before code runs
 OVER_MEMORY = "the program went over its memory limit (memory_mb, all its processes together)"
 
 
@@ -279,7 +279,7 @@ class Executor:
             # only sets its limit
             try:
                 child.groups = self._groups.attach(child.clock.pid, SPARE_MEMORY_MB,
-                                                   self._limits.nproc)
+                                                   self._limits.nproc, any_memory=True)
             except OSError:
                 child.kill()
                 raise

@@ -8,9 +8,10 @@ pid namespace; the child takes fresh mount and ipc namespaces with private tmpfs
 two pipes and drops to an unprivileged uid with no capabilities and no_new_privs. Children take
 turns over SANDBOX_UIDS host uids (61000.., else 65534 alone), so RLIMIT_NPROC, which counts
 per uid, keeps one program's fork bomb from starving the programs running beside it.
-The net namespace (loopback only, down) is shared by a zygote's programs: concurrent programs
-can reach each other over abstract unix sockets (they never see tests' expected values).
-Memory is an address-space rlimit per process, so a program may use up to nproc x memory_mb.
+Each live program has a network namespace of its own (no interface up), lent from the
+zygote's pool (zygote._NetPool): concurrent programs cannot reach each other over abstract
+unix sockets or ports. Memory is bounded per process by RLIMIT_AS here and per program as a
+whole by cgroups.py (or memwatch.py); system calls by seccomp.py.
 """
 
 from __future__ import annotations
@@ -235,11 +236,13 @@ class Limits:
     nofile: int  # RLIMIT_NOFILE
 
 
-def private_mounts(limits: Limits, *, netns: bool = True) -> None:
-    """Fresh mount, ipc and network namespaces: private tmpfs /tmp, /dev/shm, SysV IPC, own
-    /proc, and a network of its own (no interface up; abstract unix sockets and loopback ports
-    of other programs are out of reach)."""
-    unshare(CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if netns else 0))
+def private_mounts(limits: Limits, *, net_fd: int = -1) -> None:
+    """Fresh mount and ipc namespaces: private tmpfs /tmp, /dev/shm, SysV IPC, own /proc; and
+    the network namespace `net_fd` (>= 0), no other live program's (no interface up; abstract
+    unix sockets and loopback ports of other programs are out of reach)."""
+    unshare(CLONE_NEWNS | CLONE_NEWIPC)
+    if net_fd >= 0:
+        setns(net_fd, CLONE_NEWNET)
     opts = f"size={limits.fsize_mb}m,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
     for stash, path in _TMP_PYTHON_DIRS:  # an installation under /tmp stays importable

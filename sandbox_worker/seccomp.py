@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import struct
 
@@ -96,11 +97,23 @@ def supported() -> bool:
     return bool(_libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0)
 
 
-def install() -> None:
-    """Install the filter on this thread's process (needs no_new_privs); raises OSError."""
+@functools.cache
+def _fprog() -> tuple[_Fprog, ctypes.Array[ctypes.c_char]]:
+    """The filter as the kernel takes it, built once (a zygote builds it before it forks, so
+    each child only makes the call); the buffer is returned to keep it alive."""
     code = program()
     buf = ctypes.create_string_buffer(code, len(code))
-    prog = _Fprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    return _Fprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p)), buf
+
+
+def prepare() -> None:
+    """Build the filter now (before forking children that install it)."""
+    _fprog()
+
+
+def install() -> None:
+    """Install the filter on this thread's process (needs no_new_privs); raises OSError."""
+    prog, _ = _fprog()
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"seccomp: {os.strerror(err)}")

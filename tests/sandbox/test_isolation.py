@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -215,3 +216,95 @@ def test_programs_cannot_reach_each_other(run: Callable[..., JobResult]) -> None
         probe = run(CROSSTALK_PROBE, ["assert reach() == []"])
         assert probe.passed == 1, probe.tests[0].error
         assert listener.result().passed == 1
+
+
+NET_INODE = """
+import os
+def net():
+    return os.stat('/proc/self/ns/net').st_ino
+"""
+LEAVE_SOCKETS = """
+import array, socket
+def leave():
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind('\\0codereward-left')
+    listener.listen(1)
+    # a datagram socket queued inside itself (SCM_RIGHTS): it outlives its program until the
+    # kernel's collector runs, still bound to its name
+    loop = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    loop.bind('\\0codereward-inflight')
+    fds = array.array('i', [loop.fileno(), listener.fileno()])
+    loop.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)], 0,
+                 '\\0codereward-inflight')
+    return 1
+"""
+FIND_LEFT = """
+import socket
+def left():
+    found = []
+    for name in ('codereward-left', 'codereward-inflight'):
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(socket.AF_UNIX, kind) as s:
+                try:
+                    s.connect('\\0' + name); found.append(name)
+                except OSError:
+                    pass
+    return found, open('/proc/net/unix').read().count('\\n')
+"""
+
+
+def test_network_namespaces_are_reused_only_empty(run: Callable[..., JobResult]) -> None:
+    # one after another, programs join pooled namespaces (no fresh netns per program) ...
+    inodes = set()
+    for _ in range(12):
+        result = run(NET_INODE, ["assert net() == -1"])
+        inodes.add(result.tests[0].error)
+    assert len(inodes) < 12, "every program got a fresh network namespace: no pool"
+    # ... but none finds what an earlier program left behind (a socket kept in flight is
+    # collected by the kernel when its program dies; the pool's own check of a namespace it
+    # takes back is tested alone below)
+    for _ in range(3):
+        assert run(LEAVE_SOCKETS, ["assert leave() == 1"]).passed == 1
+        for _ in range(4):
+            probe = run(FIND_LEFT, ["assert left() == ([], 1)"])
+            assert probe.passed == 1, probe.tests[0].error
+
+
+NET_POOL_CHECK = """
+import os, socket, sys
+sys.path.insert(0, sys.argv[1])
+from sandbox_worker import isolation, zygote
+isolation.enter_namespaces()
+pool = zygote._NetPool()
+kinds = {
+    'unix stream': lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM),
+    'unix datagram, unbound': lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM),
+    'tcp, unbound': lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+    'udp6': lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM),
+    'raw': lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),
+    'packet': lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW),
+    'netlink': lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW),
+}
+held = []
+for pid, (kind, make) in enumerate(kinds.items(), 101):
+    dirty = pool.take()
+    dirty_ino = os.fstat(dirty).st_ino
+    pool.lend(dirty, pid)
+    isolation.setns(dirty, isolation.CLONE_NEWNET)
+    held.append(make())  # still open when its child is reaped
+    isolation.setns(pool.own, isolation.CLONE_NEWNET)
+    pool.give_back(pid)
+    assert pool.free == [], f'a namespace holding a {kind} socket went back to the pool'
+clean = pool.take()
+assert os.fstat(clean).st_ino != dirty_ino, 'a namespace holding a socket was lent again'
+pool.lend(clean, 200)
+pool.give_back(200)
+assert pool.free == [clean] and pool.take() == clean, 'an empty namespace was not reused'
+print('ok')
+"""
+
+
+def test_net_pool_takes_back_only_empty_namespaces() -> None:
+    out = subprocess.run([sys.executable, "-c", NET_POOL_CHECK, str(REPO)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -3,9 +3,11 @@ host allows one and by the watcher where it does not, measured from outside."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +98,58 @@ def test_without_a_bound_the_same_program_holds_more() -> None:
         assert _peak_while(runner) > 900 * MIB
     finally:
         ex.close()
+
+
+FOUR_FORKS = """
+import os, time
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        b = bytearray(48 * 1024 * 1024)
+        for i in range(0, len(b), 4096):
+            b[i] = 1
+        time.sleep(1.5)
+        os._exit(0)
+    kids.append(pid)
+time.sleep(1)
+def f():
+    return [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]
+"""
+
+
+def test_reused_groups_take_each_jobs_limit(bounded: Executor) -> None:
+    # one worker, so programs take turns over a few reused groups: each must hold the limit
+    # of its own job, up and down (a group keeps its last limit until one differs)
+    for limit_mb in (512, 128, 512, 128, 512):
+        job = Job(code=FOUR_FORKS, tests=["assert f() == [0, 0, 0]"], timeout_s=10,
+                  memory_mb=limit_mb)
+        result = bounded.run(job)
+        assert result.passed == (1 if limit_mb == 512 else 0), (limit_mb, result)
+
+
+def test_reused_groups_start_nearly_empty(tmp_path: Path) -> None:
+    # page cache a program leaves behind stays charged to its group after it exits: a group
+    # is reused only once its leftovers are dropped below LEFTOVER_BYTES, else removed
+    groups = cgroups.detect()
+    if groups is None:
+        pytest.skip("no usable cgroup here")
+    try:
+        writer = subprocess.Popen(
+            ["sh", "-c", f"read go; head -c 16M /dev/zero > {tmp_path / 'f'}; sync"],
+            stdin=subprocess.PIPE)
+        made = groups.attach(writer.pid, 256, 16)
+        assert writer.communicate(b"go\n", timeout=30) == (None, None)
+        memory = next(g for g in made if groups._memory_group(g))
+        usage = memory / ("memory.current" if groups.version == "v2" else
+                          "memory.usage_in_bytes")
+        assert int(usage.read_text()) > cgroups.LEFTOVER_BYTES  # else the test proves nothing
+        groups.release(made)
+        for _ in range(3):
+            groups.sweep()
+        if memory in [g for gs in groups._free for g in gs]:
+            assert int(usage.read_text()) <= cgroups.LEFTOVER_BYTES, "reused with leftovers"
+        else:  # could not be emptied enough: on its way out
+            assert memory in groups._no_reuse or not memory.exists()
+    finally:
+        groups.close()
