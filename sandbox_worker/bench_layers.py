@@ -3,10 +3,11 @@
 The 164 HumanEval canonical solutions through executors that differ in one layer each, in
 one process and run, interleaved round by round so that load drifts hit every row alike:
 everything on (the default), then without seccomp, without a network namespace per
-program, with the watcher instead of a cgroup, and without an aggregate memory bound; the
-last row has all of them off. Prints programs/s (best of the rounds) and the cost of the
-layer against the default; then the peak memory a fork-and-allocate program holds under
-each memory bound. Writes bench-results/execute_layers.md.
+program, without a CPU bandwidth per program, with the watcher instead of a cgroup, and
+without an aggregate memory bound; the last row has all of them off. Prints programs/s
+(best of the rounds) and the cost of the layer against the default; then the peak memory a
+fork-and-allocate program holds under each memory bound. Writes
+bench-results/execute_layers.md.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("all layers on (default)", {}),
     ("without seccomp", {"disable": frozenset({"seccomp"})}),
     ("without a network namespace per program", {"disable": frozenset({"netns"})}),
+    ("without a CPU bandwidth per program", {"cpus": 0}),
     ("memory bound: watcher instead of cgroup", {"memory_bound": "watch"}),
     ("without an aggregate memory bound", {"memory_bound": "none"}),
-    ("all three off", {"memory_bound": "none", "disable": frozenset({"seccomp", "netns"})}),
+    ("all off", {"memory_bound": "none", "cpus": 0,
+                 "disable": frozenset({"seccomp", "netns"})}),
 ]
 
 
@@ -120,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for name, ex in executors:
                 best[name] = max(best[name], _rate(ex, jobs, args.workers))
-        levels = {name: f"seccomp {'on' if ex.seccomp else 'off'}, memory {ex.memory_bound}"
-                  for name, ex in executors}
+        levels = {name: f"seccomp {'on' if ex.seccomp else 'off'}, memory {ex.memory_bound}, "
+                        f"cpu {ex.cpu_bound}" for name, ex in executors}
     finally:
         for _, ex in executors:
             ex.close()

@@ -3,7 +3,9 @@ holds for the program as a whole (every process and thread it starts), not per p
 RLIMIT_AS does.
 
 A program's sandboxed child is moved into a fresh group when its job takes it; what it forks
-stays inside. The group gets `memory_mb` of memory with no swap and the job's process limit;
+stays inside. The group gets `memory_mb` of memory with no swap, the job's process limit and,
+where the cpu controller is ours too, a CPU bandwidth of `cpus` CPUs (cpu.max, v1
+cpu.cfs_quota_us) for all its processes and threads together;
 over the memory limit the kernel's OOM killer ends a process of that group only, which the
 supervisor sees as the child (or a case) ending: `killed`, never a pass. Groups are removed
 once their processes are gone.
@@ -12,8 +14,9 @@ Where groups live:
 - cgroup v2: `CODEREWARD_CGROUP` (a delegated, writable cgroup2 directory with no processes
   of its own, e.g. a systemd `Delegate=yes` slice or a container's /sys/fs/cgroup), or this
   process's own group when it may enable the memory and pids controllers below it;
-- cgroup v1: below this process's own group in the `memory` and `pids` hierarchies, when
-  they are writable (root in a container with /sys/fs/cgroup mounted read-write).
+- cgroup v1: below this process's own group in the `memory` and `pids` hierarchies (and
+  `cpu`, when writable too), when they are writable (root in a container with
+  /sys/fs/cgroup mounted read-write).
 `detect()` returns None when neither works; the executor then says so (level "none").
 """
 
@@ -36,6 +39,7 @@ MAX_FREE = 64  # emptied groups kept for reuse
 # kernel objects) stay under this; above it they are dropped (force_empty, memory.reclaim)
 # and a group that still holds more is removed: a job's limit is never eaten into by more
 LEFTOVER_BYTES = 4 * 1024 * 1024
+CPU_PERIOD_US = 100_000
 _SERIAL = itertools.count()
 
 
@@ -60,9 +64,10 @@ def _write(path: Path, text: str) -> None:
 class Groups:
     """Creates, fills and removes the per-program groups of one executor."""
 
-    def __init__(self, version: str, bases: dict[str, Path]) -> None:
+    def __init__(self, version: str, bases: dict[str, Path], cpus: float = 0.0) -> None:
         self.version = version  # "v1" or "v2"
-        self.bases = bases  # controller ("memory", "pids", or "" for v2) -> our parent dir
+        self.bases = bases  # controller ("memory", "pids", "cpu", or "" for v2) -> parent dir
+        self.cpus = cpus  # CPU bandwidth per program; 0: CPU is not bounded by a group
         self._doomed: list[list[Path]] = []  # released, their processes maybe still dying
         self._free: list[list[Path]] = []  # emptied groups, reused (mkdir/rmdir are slow)
         self._oom0: dict[Path, int] = {}  # OOM kills a group had counted when attached
@@ -131,12 +136,22 @@ class Groups:
             self._memory_mb.pop(group, None)
             self._pids.pop(group, None)
 
+    def _cpu_max(self) -> tuple[str, str]:
+        return str(max(1000, round(self.cpus * CPU_PERIOD_US))), str(CPU_PERIOD_US)
+
     def _limit(self, controller: str, group: Path, memory_mb: int, pids: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
         if controller in ("memory", ""):
             self._memory_mb[group] = memory_mb
         if controller in ("pids", ""):
             self._pids[group] = pids
+        if controller == "cpu":  # v1; the same for every program, so set once per group
+            quota, period = self._cpu_max()
+            _write(group / "cpu.cfs_period_us", period)
+            _write(group / "cpu.cfs_quota_us", quota)
+            return
+        if self.version == "v2" and self.cpus > 0:
+            _write(group / "cpu.max", " ".join(self._cpu_max()))
         if self.version == "v2":
             _write(group / "memory.max", limit)
             with contextlib.suppress(OSError):  # one OOM kill takes the whole program
@@ -313,7 +328,7 @@ def _remove_stale(parent: Path) -> None:
                 old.rmdir()
 
 
-def _v2(override: str | None) -> Groups | None:
+def _v2(override: str | None, cpus: float) -> Groups | None:
     if not (ROOT / "cgroup.controllers").exists() and not override:
         return None
     parent = Path(override) if override else ROOT / (_own_path("") or "/").lstrip("/")
@@ -321,35 +336,43 @@ def _v2(override: str | None) -> Groups | None:
         controllers = (parent / "cgroup.controllers").read_text().split()
         if not {"memory", "pids"} <= set(controllers):
             return None
-        _write(parent / "cgroup.subtree_control", "+memory +pids")
+        if "cpu" not in controllers:
+            cpus = 0.0
+        enable = "+memory +pids" + (" +cpu" if cpus > 0 else "")
+        _write(parent / "cgroup.subtree_control", enable)
         base = _make_base(parent, next(_BASES))
-        _write(base / "cgroup.subtree_control", "+memory +pids")
+        _write(base / "cgroup.subtree_control", enable)
     except OSError:
         return None
-    return Groups("v2", {"": base})
+    return Groups("v2", {"": base}, cpus)
 
 
-def _v1() -> Groups | None:
+def _v1(cpus: float) -> Groups | None:
     bases: dict[str, Path] = {}
     serial = next(_BASES)
-    try:
-        for controller in ("memory", "pids"):
-            own = _own_path(controller)
-            root = ROOT / controller
+    for controller in ("memory", "pids", "cpu") if cpus > 0 else ("memory", "pids"):
+        own = _own_path(controller)
+        root = ROOT / controller
+        try:
             if own is None or not (root / "cgroup.procs").exists():
-                return None
+                raise OSError(f"no {controller} hierarchy")
             bases[controller] = _make_base(root / own.lstrip("/"), serial)
-    except OSError:
-        for base in bases.values():
-            with contextlib.suppress(OSError):
-                base.rmdir()
-        return None
-    return Groups("v1", bases)
+        except OSError:
+            if controller == "cpu":  # optional: CPU stays bounded per process and test only
+                cpus = 0.0
+                continue
+            for base in bases.values():
+                with contextlib.suppress(OSError):
+                    base.rmdir()
+            return None
+    return Groups("v1", bases, cpus)
 
 
-def detect(override: str | None = None) -> Groups | None:
-    """Per-program groups this host lets us make, or None (then there is no aggregate bound)."""
-    groups = _v2(override) or (None if override else _v1())
+def detect(override: str | None = None, cpus: float = 0.0) -> Groups | None:
+    """Per-program groups this host lets us make, or None (then there is no aggregate bound).
+    `cpus` > 0 asks for a CPU bandwidth per program too, where the cpu controller is ours
+    (`Groups.cpus` says whether it was had: 0 when not)."""
+    groups = _v2(override, cpus) or (None if override else _v1(cpus))
     if groups is None:
         return None
     # a host may let us mkdir but not limit or move: check once, with a throwaway process
@@ -359,8 +382,12 @@ def detect(override: str | None = None) -> Groups | None:
     try:
         made = groups.attach(probe.pid, 64, 16)
     except OSError as exc:
-        log.warning("cgroups present but not usable", extra={"reason": str(exc)})
         groups.close()
+        if groups.cpus > 0:  # the cpu controller may be the one that refuses: go without it
+            log.warning("no CPU bound per program: the cpu controller refused",
+                        extra={"reason": str(exc)})
+            return detect(override, 0.0)
+        log.warning("cgroups present but not usable", extra={"reason": str(exc)})
         return None
     finally:
         probe.kill()

@@ -33,6 +33,8 @@ class WorkerSettings(BaseSettings):
     # one, else the watcher; cgroup = required; watch; none = RLIMIT_AS per process only
     sandbox_memory_bound: Literal["auto", "cgroup", "watch", "none"] = "auto"
     sandbox_cgroup: str | None = None  # a delegated cgroup2 dir for the per-program groups
+    # CPU bandwidth of a program as a whole (all its processes), with the cgroup; 0: none
+    sandbox_cpus: float = Field(default=1.0, ge=0)
     production: bool = False  # refuse to run programs unisolated unless allow_unisolated
     allow_unisolated: bool = False
     allow_unbounded_memory: bool = False  # production without an aggregate memory bound

@@ -38,6 +38,7 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
 NPROC = 256  # RLIMIT_NPROC per sandbox uid (per program when isolation.SANDBOX_UIDS are mapped)
 FSIZE_MB = 64  # largest file and tmpfs size per program, MiB
 NOFILE = 256  # open files per program
+CPUS = 1.0  # CPU bandwidth per program (all its processes and threads), where a cgroup has one
 HELLO_TIMEOUT_S = 30.0
 
 
@@ -134,17 +135,22 @@ class Executor:
 
     def __init__(self, workers: int, *, isolation: str = "auto", nproc: int = NPROC,
                  fsize_mb: int = FSIZE_MB, nofile: int = NOFILE, memory_bound: str = "auto",
-                 cgroup_path: str | None = None, disable: frozenset[str] = frozenset()) -> None:
+                 cgroup_path: str | None = None, disable: frozenset[str] = frozenset(),
+                 cpus: float = CPUS) -> None:
         """`memory_bound`: how a program's memory is bounded as a whole (all its processes):
         "auto" (a cgroup when the host allows one, else the watcher), "cgroup" (required),
         "watch" (memwatch.py), "none" (RLIMIT_AS per process only). `disable`: layers to
-        leave off, for measuring their cost ("seccomp", "netns": a network per program)."""
+        leave off, for measuring their cost ("seccomp", "netns": a network per program).
+        `cpus`: CPU bandwidth of a program as a whole, with the memory cgroup (0: none)."""
         if not disable <= {"seccomp", "netns"}:
             raise ValueError(f"unknown layers {sorted(disable)}")
         self._disable = disable
         if memory_bound not in ("auto", "cgroup", "watch", "none"):
             raise ValueError(f"unknown memory bound {memory_bound!r}")
         self._bound_wanted, self._cgroup_path = memory_bound, cgroup_path
+        if cpus < 0:
+            raise ValueError(f"cpus must be >= 0, not {cpus}")
+        self._cpus = cpus
         self._groups: cgroups.Groups | None = None
         self._watch: memwatch.MemoryWatch | None = None
         if isolation not in ("auto", "bwrap", "namespaces", "none"):
@@ -175,9 +181,17 @@ class Executor:
             return self._groups.level
         return "watch" if self._watch is not None else "rlimit"
 
+    @property
+    def cpu_bound(self) -> str:
+        """How a program's CPU is bounded as a whole: "N cpu" (a cgroup's bandwidth) or
+        "rlimit" (RLIMIT_CPU per process and the deadlines only)."""
+        if self._groups is not None and self._groups.cpus > 0:
+            return f"{self._groups.cpus:g} cpu"
+        return "rlimit"
+
     def _start_memory_bound(self) -> None:
         if self._bound_wanted in ("auto", "cgroup"):
-            self._groups = cgroups.detect(self._cgroup_path)
+            self._groups = cgroups.detect(self._cgroup_path, self._cpus)
             if self._groups is None and self._bound_wanted == "cgroup":
                 raise SandboxUnavailable("no usable cgroup for per-program limits")
         if self._groups is None and self._bound_wanted in ("auto", "watch"):
@@ -243,7 +257,7 @@ class Executor:
         self._wake.set()
         log.info("sandbox executor started",
                  extra={"isolation": self._level, "seccomp": self.seccomp,
-                        "memory_bound": self.memory_bound,
+                        "memory_bound": self.memory_bound, "cpu_bound": self.cpu_bound,
                         "workers": self._workers, "zygotes": n})
 
     def healthy(self) -> bool:

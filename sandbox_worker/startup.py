@@ -29,6 +29,8 @@ class SandboxSettings(Protocol):
     @property
     def sandbox_cgroup(self) -> str | None: ...
     @property
+    def sandbox_cpus(self) -> float: ...
+    @property
     def production(self) -> bool: ...
     @property
     def allow_unbounded_memory(self) -> bool: ...
@@ -43,7 +45,7 @@ def start_executor(settings: SandboxSettings) -> Executor:
                         nproc=settings.sandbox_nproc, fsize_mb=settings.sandbox_fsize_mb,
                         nofile=settings.sandbox_nofile,
                         memory_bound=settings.sandbox_memory_bound,
-                        cgroup_path=settings.sandbox_cgroup)
+                        cgroup_path=settings.sandbox_cgroup, cpus=settings.sandbox_cpus)
     executor.start()
     if settings.production and executor.isolation == "none" and not settings.allow_unisolated:
         executor.close()

@@ -286,7 +286,8 @@ class Worker:
                 "draining": self._stop.is_set(), "ts": time.time(), "ttl_s": ttl,
                 "isolation": str(getattr(self._runner, "isolation", "unknown")),
                 "languages": toolchains,
-                "memory_bound": str(getattr(self._runner, "memory_bound", "unknown"))})
+                "memory_bound": str(getattr(self._runner, "memory_bound", "unknown")),
+                "cpu_bound": str(getattr(self._runner, "cpu_bound", "unknown"))})
             try:
                 pipe = self._r.pipeline(transaction=False)
                 pipe.set(self._keys.worker(self.name), beat, ex=ttl)

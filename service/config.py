@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # one, else the watcher; cgroup = required; watch; none = RLIMIT_AS per process only
     sandbox_memory_bound: Literal["auto", "cgroup", "watch", "none"] = "auto"
     sandbox_cgroup: str | None = None  # a delegated cgroup2 dir for the per-program groups
+    # CPU bandwidth of a program as a whole (all its processes), with the cgroup; 0: none
+    sandbox_cpus: float = Field(default=1.0, ge=0)
     # --- Redis queue (when redis_url is set; workers read the same names) ---
     queue_prefix: str = "codereward"  # Redis key prefix shared with the workers
     queue_max_length: int = Field(default=100_000, ge=1)  # stream backlog (jobs) before 429

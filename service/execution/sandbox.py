@@ -103,6 +103,7 @@ class LocalSandbox:
         return {"backend": "local", "isolation": self._executor.isolation,
                 "seccomp": "on" if self._executor.seccomp else "off",
                 "memory_bound": self._executor.memory_bound,
+                "cpu_bound": self._executor.cpu_bound,
                 "languages": ",".join(languages.available())}
 
     def languages(self) -> dict[str, str] | None:

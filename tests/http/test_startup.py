@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from sandbox_worker import cgroups
 from sandbox_worker.startup import UnisolatedRefused, start_executor
 from service.config import Settings
 from service.http.app import build_sandbox
@@ -63,10 +64,24 @@ async def test_memory_bound_is_reported_and_can_be_allowed_off() -> None:
     sandbox = build_sandbox(settings, Metrics())
     try:
         assert sandbox.describe()["memory_bound"] == "rlimit"
+        assert sandbox.describe()["cpu_bound"] == "rlimit"  # the CPU bound rides the cgroup
     finally:
         await sandbox.aclose()
     sandbox = build_sandbox(Settings(_env_file=None, sandbox_workers=1), Metrics())
     try:
-        assert sandbox.describe()["memory_bound"] in ("cgroup-v1", "cgroup-v2", "watch")
+        described = sandbox.describe()
+        assert described["memory_bound"] in ("cgroup-v1", "cgroup-v2", "watch")
+        assert described["cpu_bound"] == ("1 cpu" if described["memory_bound"] != "watch"
+                                          and cgroups_have_cpu() else "rlimit")
     finally:
         await sandbox.aclose()
+
+
+def cgroups_have_cpu() -> bool:
+    groups = cgroups.detect(cpus=1.0)
+    if groups is None:
+        return False
+    try:
+        return groups.cpus > 0
+    finally:
+        groups.close()
