@@ -114,7 +114,7 @@ class Groups:
                 self._limit(controller, group, memory_mb, pids)
                 _write(group / "cgroup.procs", str(host_pid))
         except OSError:
-            self.release(made)
+            self._discard(made)  # removed, never reused: its limits may be half written
             raise
         self._note_oom(made)
         return made
@@ -125,10 +125,9 @@ class Groups:
 
     def _discard(self, groups: list[Path]) -> None:
         self._forget(groups)
+        self._no_reuse.update(groups)  # marked for removal, not reuse, before a sweep sees them
         with self._lock:
-            self._doomed.append([g for g in groups])
-        for group in groups:  # marked for removal, not reuse
-            self._no_reuse.add(group)
+            self._doomed.append(list(groups))
 
     def _forget(self, groups: list[Path]) -> None:
         for group in groups:
@@ -141,10 +140,6 @@ class Groups:
 
     def _limit(self, controller: str, group: Path, memory_mb: int, pids: int) -> None:
         limit = str(memory_mb * 1024 * 1024)
-        if controller in ("memory", ""):
-            self._memory_mb[group] = memory_mb
-        if controller in ("pids", ""):
-            self._pids[group] = pids
         if controller == "cpu":  # v1; the same for every program, so set once per group
             quota, period = self._cpu_max()
             _write(group / "cpu.cfs_period_us", period)
@@ -167,6 +162,11 @@ class Groups:
                 _write(group / "memory.swappiness", "0")
         else:
             _write(group / "pids.max", str(pids))
+        # noted once written: a group whose write failed is never taken as having its limit
+        if controller in ("memory", ""):
+            self._memory_mb[group] = memory_mb
+        if controller in ("pids", ""):
+            self._pids[group] = pids
 
     def _memory_group(self, group: Path) -> bool:
         return self.version == "v2" or group.parent == self.bases.get("memory")

@@ -153,3 +153,25 @@ def test_reused_groups_start_nearly_empty(tmp_path: Path) -> None:
             assert memory in groups._no_reuse or not memory.exists()
     finally:
         groups.close()
+
+
+def test_a_group_whose_limits_failed_is_never_reused() -> None:
+    # a limit the kernel refuses (pids.max = -5) fails the attach; that group must be removed,
+    # not reused as if its limits held
+    groups = cgroups.detect()
+    if groups is None:
+        pytest.skip("no usable cgroup here")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        groups.sweep()  # detect()'s probe group: emptied, free for reuse
+        assert groups._free, "nothing to reuse: the test would not cover the reuse path"
+        for _ in range(2):  # a reused group first, then a new one
+            with pytest.raises(OSError):
+                groups.attach(sleeper.pid, 64, -5)
+        for _ in range(3):
+            groups.sweep()
+        assert groups._free == [], "a half-limited group was kept for reuse"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        groups.close()
