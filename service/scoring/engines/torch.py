@@ -18,6 +18,7 @@ from service.scoring.engines.base import (
     read_metadata,
 )
 from service.scoring.engines.packed import PackedBatch, PackedBert, pack, supports_packing
+from service.scoring.engines.shared_forward import SharedPlan, group_hidden, plan
 
 log = logging.getLogger("codereward.engines.torch")
 
@@ -91,6 +92,9 @@ class TorchEngine:
         # padding-free BERT path: a batch costs the sum of its lengths, not longest x count
         self._packed = PackedBert(model) if opts.packed and supports_packing(model) else None
         self.padded = self._packed is None
+        # > 0 (decoder classifiers, e.g. AceCodeRM): prefix-shared forward (engines/prefix.py);
+        # the score reads the last token's hidden state, which the shared forward gives exactly
+        self.shared_prefix_tokens = opts.shared_prefix_tokens if self.decoder else 0
         self._forward: Callable[[_Batch], torch.Tensor] = self._forward_impl
         if opts.torch_compile and self._packed is None:
             self._forward = torch.compile(self._forward_impl, dynamic=True)
@@ -98,7 +102,9 @@ class TorchEngine:
             log.info("torch_compile is not used by the packed forward", extra={"model": opts.name})
         self.info = torch_model_info(opts, model, self.tokenizer, self.dtype)
 
-    def prepare(self, batch: Sequence[Encoded]) -> _Batch | PackedBatch:
+    def prepare(self, batch: Sequence[Encoded]) -> _Batch | PackedBatch | SharedPlan:
+        if self.shared_prefix_tokens:
+            return plan(batch, self.shared_prefix_tokens)
         if self._packed is not None:
             return pack(batch)
         width = max(len(e) for e in batch)
@@ -119,14 +125,28 @@ class TorchEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0) if self.decoder else None
         return _Batch(ids, mask, types, positions, last)
 
-    def run(self, prepared: _Batch | PackedBatch) -> list[float]:
+    def run(self, prepared: _Batch | PackedBatch | SharedPlan) -> list[float]:
         with torch.inference_mode():
-            if isinstance(prepared, PackedBatch):
+            if isinstance(prepared, SharedPlan):
+                scores = self._shared_scores(prepared)
+            elif isinstance(prepared, PackedBatch):
                 assert self._packed is not None
                 scores = self._packed.forward(prepared)
             else:
                 scores = self._forward(prepared)
         return [float(s) + self.score_bias for s in scores.float().cpu().tolist()]
+
+    def _shared_scores(self, p: SharedPlan) -> torch.Tensor:
+        """Scores of a prefix-grouped batch, in batch order: each member's last hidden state
+        (its prefix run once per group) through the head."""
+        base = getattr(self.model, self.model.base_model_prefix)
+        last: list[torch.Tensor] = [torch.empty(0)] * len(p.items)
+        for group in p.groups:
+            hidden = group_hidden(base, p.items, group, self.device, padded=self.padded)
+            for m, h in zip(group.members, hidden, strict=True):
+                last[m] = h[-1]
+        result: torch.Tensor = self.model.score(torch.stack(last))[:, 0]  # (B,)
+        return result
 
     def _forward_impl(self, b: _Batch) -> torch.Tensor:
         dev = self.device
