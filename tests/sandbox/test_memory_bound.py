@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox_worker import cgroups
-from sandbox_worker.bench_layers import FORK_AND_ALLOCATE, sandbox_pss
+from sandbox_worker.bench_layers import FORK_AND_ALLOCATE, ProgramMeter
 from sandbox_worker.executor import Executor, SandboxUnavailable
 from sandbox_worker.protocol import Job, StdioTests
 
 MIB = 1024 * 1024
 
 
-def _peak_while(run: threading.Thread) -> int:
-    peak = 0
-    while run.is_alive():
-        peak = max(peak, sandbox_pss())
-        time.sleep(0.02)
-    return peak
+def _peak_of(ex: Executor, job: Job) -> tuple[int, object]:
+    """Peak memory the job's program holds (all its processes), and its result."""
+    meter = ProgramMeter()  # once the spares of this and other executors wait: not the program's
+    out: list[object] = []
+    runner = threading.Thread(target=lambda: out.append(ex.run(job)))
+    runner.start()
+    return meter.peak_while(runner.is_alive), out[0] if out else None
 
 
 @pytest.fixture(params=["cgroup", "watch"], scope="module")
@@ -53,14 +53,10 @@ def test_fork_and_allocate_holds_at_most_its_limit(bounded: Executor, kind: str)
     else:
         job = Job(code=FORK_AND_ALLOCATE + "print(f())", timeout_s=10, memory_mb=limit_mb,
                   tests=StdioTests(kind="stdio", cases=[{"input": "", "output": "1"}]))  # type: ignore[list-item]
-    out: list[object] = []
-    time.sleep(0.3)  # spares forked
-    idle = sandbox_pss()  # spare children of this and other executors: not the program's
-    runner = threading.Thread(target=lambda: out.append(bounded.run(job)))
-    runner.start()
-    peak = _peak_while(runner) - idle
-    result = out[0]
-    assert result.passed == 0, result  # type: ignore[attr-defined]
+    peak, result = _peak_of(bounded, job)
+    assert result is not None and result.passed == 0, result  # type: ignore[attr-defined]
+    # the meter saw the program: its first process alone touches 200 MiB before any limit
+    assert peak >= 150 * MIB, f"{peak / MIB:.0f} MiB: the meter missed the program"
     # the limit plus what one watcher interval lets a program touch (cgroups: nothing more)
     slack = 32 * MIB if bounded.memory_bound.startswith("cgroup") else 256 * MIB
     assert peak <= limit_mb * MIB + slack, f"{peak / MIB:.0f} MiB held in total"
@@ -93,9 +89,8 @@ def test_without_a_bound_the_same_program_holds_more() -> None:
     try:
         assert ex.memory_bound == "rlimit"
         job = Job(code=FORK_AND_ALLOCATE, tests=["assert f() == 1"], timeout_s=10, memory_mb=512)
-        runner = threading.Thread(target=ex.run, args=(job,))
-        runner.start()
-        assert _peak_while(runner) > 900 * MIB
+        peak, _ = _peak_of(ex, job)
+        assert peak > 900 * MIB, f"{peak / MIB:.0f} MiB"
     finally:
         ex.close()
 
