@@ -1,4 +1,4 @@
-"""GPU checks (skipped without CUDA): torch on CUDA and vLLM's pooling runner agree with CPU."""
+"""GPU checks (skipped without CUDA): torch on CUDA, vLLM pooling and likelihood agree with CPU."""
 
 from __future__ import annotations
 
@@ -52,4 +52,25 @@ def test_vllm_matches_torch(tiny_qwen2_dir: Path) -> None:
     finally:
         engine.close()
     for a, b in zip(cpu_scores(tiny_qwen2_dir), got, strict=True):
+        assert abs(a - b) <= 1e-2 * max(1.0, abs(a))
+
+
+@needs_cuda
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM")
+def test_vllm_likelihood_matches_torch(smollm2_dir: Path) -> None:
+    from service.scoring.engines.likelihood import LikelihoodEngine
+    from service.scoring.engines.vllm_likelihood import VllmLikelihoodEngine
+
+    cpu = LikelihoodEngine(load_options("cpu", smollm2_dir, max_length_tokens=1024))
+    opts = LoadOptions(name="vllm", path=smollm2_dir, device="cuda", dtype="float32",
+                       max_length_tokens=1024)
+    engine = VllmLikelihoodEngine(opts, gpu_memory_utilization=0.2)
+    try:
+        encoder = ItemEncoder(engine.tokenizer, 1024, mark_response=True)
+        batch = [encoder.encode(i) for i in ITEMS]
+        got = engine.run(engine.prepare(batch))
+    finally:
+        engine.close()
+    want = cpu.run(cpu.prepare(batch))
+    for a, b in zip(want, got, strict=True):
         assert abs(a - b) <= 1e-2 * max(1.0, abs(a))

@@ -89,7 +89,7 @@ def test_metadata_selects_the_engine_and_its_scale(smollm2_dir: Path, tmp_path: 
     meta = json.loads((smollm2_dir / "codereward.json").read_text())
     (scaled / "codereward.json").write_text(json.dumps({**meta, "score_scale": 10.0,
                                                         "score_bias": 3.0}))
-    # vLLM's pooling runner has no token log-probabilities: such models load with torch
+    # on CPU a likelihood model asked of vLLM loads with torch (vLLM's runner needs CUDA)
     eng = load_engine(load_options("s", scaled), "vllm")
     assert isinstance(eng, LikelihoodEngine) and eng.info.reward == "mean_logprob"
     base = LikelihoodEngine(load_options("b", smollm2_dir))

@@ -3,8 +3,8 @@
 The reward of (prompt, response) is `score_scale * mean log p(response token | everything
 before it) + score_bias`, the length-normalized likelihood Codex-style rerankers use. A
 checkpoint opts in with `"reward_kind": "mean_logprob"` in codereward.json; the directory is
-a plain HF `AutoModelForCausalLM` one. Runs on torch (CPU or CUDA); the vLLM pooling runner
-has no per-token log-probabilities, so the registry loads these models with this engine.
+a plain HF `AutoModelForCausalLM` one. Runs on torch (CPU or CUDA); with the vLLM backend on
+CUDA the registry loads engines/vllm_likelihood.py instead (vLLM's `prompt_logprobs`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,15 @@ def scored_span(enc: Encoded) -> range:
     # the first token has no context to predict it from; a one-token item scores that
     # token against itself rather than not at all
     return range(min(max(1, enc.score_from), n - 1), n) if n > 1 else range(0, 1)
+
+
+def causal_ids(enc: Encoded) -> tuple[list[int], range]:
+    """For engines that give only log p(ids[i] | ids[:i]) for i >= 1 (vLLM, CTranslate2): the
+    ids to send and the positions whose log-probabilities to average. A one-token item is sent
+    doubled, so that its token is scored against itself as `collate` scores it."""
+    if len(enc) == 1:
+        return list(enc.input_ids) * 2, range(1, 2)
+    return list(enc.input_ids), scored_span(enc)
 
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> LikelihoodBatch:
