@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     backend: Literal["auto", "torch", "vllm"] = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # int8: likelihood models on CPU through their CTranslate2 conversion; auto takes it on CPU
+    # where it was measured as accurate as fp32 and PREFIX_SHARING is not "on"
+    dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = "auto"
     max_length_tokens: int = Field(default=2048, ge=16)
     max_batch_tokens: int = Field(default=16384, ge=64)
     # CPU budget (tokens per model call): past ~2k tokens a CPU forward gets slower per token

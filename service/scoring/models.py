@@ -100,10 +100,23 @@ def load_engine(opts: LoadOptions, backend: str) -> Engine:
     """Load one checkpoint with the named backend ("torch" or "vllm")."""
     from service.scoring.engines.likelihood import LikelihoodEngine, is_likelihood_model
 
-    if is_likelihood_model(read_metadata(opts.path)):
-        if backend == "vllm":  # vLLM's pooling runner returns no per-token log-probabilities
-            log.info("likelihood model: loaded with torch, not vllm", extra={"model": opts.name})
+    meta = read_metadata(opts.path)
+    if is_likelihood_model(meta):
+        if opts.int8 and _int8_servable(opts, meta):
+            from service.scoring.engines.ct2_likelihood import Ct2LikelihoodEngine
+
+            return Ct2LikelihoodEngine(opts)
+        if backend == "vllm" and opts.device == "cuda":
+            from service.scoring.engines.vllm_likelihood import VllmLikelihoodEngine
+
+            return VllmLikelihoodEngine(opts)
+        if backend == "vllm":  # vLLM's generate runner needs CUDA
+            log.info("likelihood model on CPU: loaded with torch, not vllm",
+                     extra={"model": opts.name})
         return LikelihoodEngine(opts)
+    if opts.dtype == "int8":
+        raise RuntimeError(f"model {opts.name!r}: DTYPE=int8 serves likelihood models only "
+                           "(reward_kind mean_logprob); this is a classifier")
     if backend == "vllm":
         from service.scoring.engines.vllm import VllmEngine
 
@@ -111,6 +124,29 @@ def load_engine(opts: LoadOptions, backend: str) -> Engine:
     from service.scoring.engines.torch import TorchEngine
 
     return TorchEngine(opts)
+
+
+def _int8_servable(opts: LoadOptions, meta: dict[str, object]) -> bool:
+    """Whether the int8 engine serves this likelihood checkpoint: DTYPE=int8 insists on it
+    (a clear error where it cannot), DTYPE=auto takes it where measured as accurate as fp32."""
+    from service.scoring.engines.ct2_likelihood import INT8_DIR, has_int8, int8_measured_ok
+
+    explicit = opts.dtype == "int8"
+    problem = ("it runs on CPU only" if opts.device != "cpu"
+               else "ctranslate2 is not installed (pip install 'codereward[service]')"
+               if importlib.util.find_spec("ctranslate2") is None
+               else f"{opts.path / INT8_DIR} holds no conversion (python -m "
+                    f"training.models.int8 {opts.path})" if not has_int8(opts.path)
+               else "")
+    if explicit and problem:
+        raise RuntimeError(f"model {opts.name!r}: DTYPE=int8 cannot be served: {problem}")
+    if problem:
+        return False
+    if explicit or int8_measured_ok(meta):
+        return True
+    log.info("int8 conversion not served: its validation pair accuracy is more than 0.5 "
+             "points below fp32's", extra={"model": opts.name})
+    return False
 
 
 class ModelRegistry:
@@ -259,7 +295,10 @@ def build_registry(settings: Settings, metrics: Metrics) -> ModelRegistry:
                          or (settings.pack_sequences == "auto" and device == "cpu"),
                          shared_prefix_tokens=settings.prefix_min_tokens
                          if settings.prefix_sharing == "on"
-                         or (settings.prefix_sharing == "auto" and device == "cpu") else 0)
+                         or (settings.prefix_sharing == "auto" and device == "cpu") else 0,
+                         int8=settings.dtype == "int8"
+                         or (settings.dtype == "auto" and device == "cpu" and backend == "torch"
+                             and settings.prefix_sharing != "on"))
              for name, path in model_paths(settings)]
     limits = BatchLimits(max_batch_tokens=settings.max_batch_tokens,
                          max_batch_requests=settings.max_batch_requests,

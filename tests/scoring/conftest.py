@@ -75,7 +75,7 @@ class PassRateSandbox:
 
 
 def load_options(name: str, path: Path, **kw: Any) -> LoadOptions:
-    return LoadOptions(name=name, path=path, device="cpu", dtype="float32",
+    return LoadOptions(name=name, path=path, device="cpu", dtype=kw.pop("dtype", "float32"),
                        max_length_tokens=kw.pop("max_length_tokens", 2048), **kw)
 
 

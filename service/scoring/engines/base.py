@@ -50,7 +50,7 @@ class LoadOptions:
     name: str
     path: Path
     device: str  # "cpu" or "cuda" (already resolved from "auto")
-    dtype: str  # "auto", "float32", "bfloat16", "float16"
+    dtype: str  # "auto", "float32", "bfloat16", "float16", "int8" (likelihood models, CPU)
     max_length_tokens: int  # server cap; the model's own limit may be lower
     torch_compile: bool = False
     padding_side: str = "right"  # "left" only for decoders (position ids are passed)
@@ -59,6 +59,9 @@ class LoadOptions:
     # decoders (likelihood engine): > 0 runs each batch's common prefixes once, reusing their
     # KV cache, for groups sharing at least this many tokens (engines/prefix.py); 0 = off
     shared_prefix_tokens: int = 0
+    # likelihood models on CPU: serve the checkpoint's CTranslate2 int8 conversion where it
+    # was measured as accurate as fp32 (dtype "int8": wherever one exists; engines/ct2_likelihood)
+    int8: bool = False
 
 
 class Engine(Protocol):

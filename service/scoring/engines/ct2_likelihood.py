@@ -1,0 +1,100 @@
+"""CTranslate2 int8 engine for likelihood models on CPU: `Generator.score_batch` log-probs.
+
+A likelihood checkpoint may carry an int8 CTranslate2 conversion of its weights (built and
+measured by training/models/int8.py, SmoothQuant-rescaled first: `INT8_DIR` inside the
+checkpoint, described under `"int8"` in codereward.json with its validation pair accuracy next
+to fp32's). Its log-probabilities differ from fp32's by a few hundredths of a nat, enough to
+flip close pairs, so `DTYPE=auto` serves it only where the checkpoint records a pair accuracy
+within `INT8_MAX_DROP` of fp32's; `DTYPE=int8` serves it wherever it exists. Speed against the
+torch engine: BENCHMARKS.md §6. It has no prefix sharing: CTranslate2 keeps no KV cache between
+calls. Imported lazily (`ctranslate2` is in the service extra).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from service.scoring.engines.base import (
+    Encoded,
+    LoadOptions,
+    ModelInfo,
+    model_max_length,
+    read_metadata,
+)
+from service.scoring.engines.likelihood import REWARD_KIND, causal_ids
+
+INT8_DIR = "ctranslate2-int8"
+INT8_MAX_DROP = 0.005  # pair accuracy int8 may lose against fp32 and still be chosen by auto
+
+
+def int8_measured_ok(meta: dict[str, Any]) -> bool:
+    """True when the checkpoint's int8 conversion was measured within INT8_MAX_DROP of fp32."""
+    int8 = meta.get("int8")
+    if not isinstance(int8, dict):
+        return False
+    acc, ref = int8.get("val_pair_accuracy"), int8.get("fp32_val_pair_accuracy")
+    if not isinstance(acc, int | float) or not isinstance(ref, int | float):
+        return False
+    return float(acc) >= float(ref) - INT8_MAX_DROP
+
+
+def has_int8(path: Path) -> bool:
+    return (path / INT8_DIR / "model.bin").is_file()
+
+
+class Ct2LikelihoodEngine:
+    """Mean response-token log-probability under the checkpoint's int8 CTranslate2 model."""
+
+    padded = False  # one item per call: a batch costs the sum of its lengths
+
+    def __init__(self, opts: LoadOptions) -> None:
+        import ctranslate2
+        from transformers import AutoConfig, AutoTokenizer
+
+        if not has_int8(opts.path):
+            raise RuntimeError(f"model {opts.name!r}: {opts.path / INT8_DIR} holds no "
+                               "CTranslate2 conversion (python -m training.models.int8 PATH)")
+        meta = read_metadata(opts.path)
+        self.score_bias = float(meta.get("score_bias", 0.0))
+        self.score_scale = float(meta.get("score_scale", 1.0))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
+        config = AutoConfig.from_pretrained(str(opts.path), local_files_only=True)
+        # CTranslate2 takes token strings: the vocabulary must map ids to strings one to one
+        self._tokens = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+        if len(set(self._tokens)) != len(self._tokens):
+            raise RuntimeError(f"model {opts.name!r}: its vocabulary repeats a token string")
+        cores = len(os.sched_getaffinity(0))
+        # one item per worker, each on its own core: 119 ms per HumanEval item against 181 ms
+        # for one worker of two threads (BENCHMARKS.md §6)
+        self.generator = ctranslate2.Generator(
+            str(opts.path / INT8_DIR), device="cpu", compute_type="int8_float32",
+            inter_threads=max(1, cores), intra_threads=1)
+        self.info = ModelInfo(
+            name=opts.name, backend="ctranslate2", dtype="int8", device="cpu",
+            max_length=model_max_length(config, self.tokenizer, opts.max_length_tokens),
+            parameters=int(meta.get("int8", {}).get("parameters", 0)), path=str(opts.path),
+            chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
+            reward=REWARD_KIND)
+
+    def prepare(self, batch: Sequence[Encoded]) -> list[tuple[list[str], range]]:
+        out = []
+        for enc in batch:
+            ids, span = causal_ids(enc)
+            out.append(([self._tokens[i] for i in ids], span))
+        return out
+
+    def run(self, prepared: list[tuple[list[str], range]]) -> list[float]:
+        futures: list[Future[Any]] = self.generator.score_batch(
+            [tokens for tokens, _ in prepared], max_batch_size=1, asynchronous=True)
+        means = []
+        for (_, span), fut in zip(prepared, futures, strict=True):
+            logps = fut.result().log_probs  # logps[i - 1] = log p(token i | tokens before it)
+            means.append(sum(logps[i - 1] for i in span) / len(span))
+        return [self.score_scale * m + self.score_bias for m in means]
+
+    def close(self) -> None:
+        del self.generator
