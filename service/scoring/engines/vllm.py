@@ -18,23 +18,28 @@ from service.scoring.engines.base import (
 log = logging.getLogger("codereward.engines.vllm")
 
 
+def open_checkpoint(opts: LoadOptions) -> tuple[dict[str, Any], Any, int, str]:
+    """(metadata, tokenizer, max length, vLLM dtype) of a checkpoint both vLLM engines load."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
+    config = AutoConfig.from_pretrained(str(opts.path), local_files_only=True)
+    max_length = model_max_length(config, tokenizer, opts.max_length_tokens)
+    dtype = "bfloat16" if opts.dtype == "auto" else opts.dtype
+    return read_metadata(opts.path), tokenizer, max_length, dtype
+
+
 class VllmEngine:
     """Scores token-id prompts with vLLM; its scheduler packs them without padding."""
 
     padded = False  # vLLM packs sequences: a batch costs the sum of its lengths
 
     def __init__(self, opts: LoadOptions, **engine_kwargs: Any) -> None:
-        # imported here so CPU installs never import vLLM
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoConfig, AutoTokenizer
-        from vllm import LLM, PoolingParams
+        from vllm import LLM, PoolingParams  # here, so CPU installs never import vLLM
 
-        meta = read_metadata(opts.path)
+        meta, self.tokenizer, max_length, dtype = open_checkpoint(opts)
         self.score_bias = float(meta.get("score_bias", 0.0))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
-        config = AutoConfig.from_pretrained(str(opts.path), local_files_only=True)
-        max_length = model_max_length(config, self.tokenizer, opts.max_length_tokens)
-        dtype = "bfloat16" if opts.dtype == "auto" else opts.dtype
         common = {"model": str(opts.path), "dtype": dtype, "max_model_len": max_length,
                   "enforce_eager": not opts.torch_compile, **engine_kwargs}
         try:
@@ -47,7 +52,7 @@ class VllmEngine:
             self._params = PoolingParams(activation=False)
         self.info = ModelInfo(
             name=opts.name, backend="vllm", dtype=dtype, device="cuda", max_length=max_length,
-            parameters=_count_parameters(self.llm), path=str(opts.path),
+            parameters=count_parameters(self.llm), path=str(opts.path),
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)))
 
     def prepare(self, batch: Sequence[Encoded]) -> list[dict[str, Any]]:
@@ -61,7 +66,7 @@ class VllmEngine:
         del self.llm
 
 
-def _count_parameters(llm: Any) -> int:
+def count_parameters(llm: Any) -> int:
     """Parameter count of the loaded model, or 0 when vLLM hides it (multi-process engine)."""
     try:
         engine = llm.llm_engine

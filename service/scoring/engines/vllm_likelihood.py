@@ -12,18 +12,12 @@ returned stale values for cached positions. Imported lazily; needs CUDA.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.scoring.engines.base import (
-    Encoded,
-    LoadOptions,
-    ModelInfo,
-    model_max_length,
-    read_metadata,
-)
+from service.scoring.engines.base import Encoded, LoadOptions, ModelInfo
 from service.scoring.engines.likelihood import REWARD_KIND, causal_ids
+from service.scoring.engines.vllm import count_parameters, open_checkpoint
 
 
 def mean_logprob(enc: Encoded, prompt_logprobs: Sequence[Mapping[int, Any] | None]) -> float:
@@ -45,17 +39,11 @@ class VllmLikelihoodEngine:
     padded = False  # vLLM packs sequences: a batch costs the sum of its lengths
 
     def __init__(self, opts: LoadOptions, **engine_kwargs: Any) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoConfig, AutoTokenizer
         from vllm import LLM, SamplingParams
 
-        meta = read_metadata(opts.path)
+        meta, self.tokenizer, max_length, dtype = open_checkpoint(opts)
         self.score_bias = float(meta.get("score_bias", 0.0))
         self.score_scale = float(meta.get("score_scale", 1.0))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(opts.path), local_files_only=True)
-        config = AutoConfig.from_pretrained(str(opts.path), local_files_only=True)
-        max_length = model_max_length(config, self.tokenizer, opts.max_length_tokens)
-        dtype = "bfloat16" if opts.dtype == "auto" else opts.dtype
         # +1: the one token that max_tokens=1 generates after the longest prompt
         self.llm = LLM(model=str(opts.path), dtype=dtype, max_model_len=max_length + 1,
                        enforce_eager=not opts.torch_compile, enable_prefix_caching=False,
@@ -63,7 +51,7 @@ class VllmLikelihoodEngine:
         self._params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
         self.info = ModelInfo(
             name=opts.name, backend="vllm", dtype=dtype, device="cuda", max_length=max_length,
-            parameters=0, path=str(opts.path),
+            parameters=count_parameters(self.llm), path=str(opts.path),
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
             reward=REWARD_KIND)
 
