@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from training.models import smoothquant
 from training.models.export import METADATA, read_metadata
-from training.models.lm_reward import encode_item
+from training.models.lm_reward import encode_item, scored_span
 from training.problems.loaders import load_bundled
 
 INT8_DIR = "ctranslate2-int8"  # the service reads this name (engines/ct2_likelihood.py)
@@ -85,11 +85,9 @@ def mean_logprobs_int8(ct2_dir: Path, tok: Any, items: Sequence[tuple[str, str]]
     prepared = []
     for q, p in items:
         ids, start = encode_item(tok, q, p, max_length)
-        n = len(ids)
-        if n == 1:
-            ids, span = ids * 2, range(1, 2)  # scored against itself, as the torch path does
-        else:
-            span = range(min(max(1, start), n - 1), n)
+        span = scored_span(len(ids), start)
+        if len(ids) == 1:  # CT2 gives no log-probability for position 0: send the token twice
+            ids, span = ids * 2, range(1, 2)
         prepared.append((tok.convert_ids_to_tokens(ids), span))
     futures = gen.score_batch([t for t, _ in prepared], max_batch_size=1, asynchronous=True)
     out = []

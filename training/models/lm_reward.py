@@ -88,6 +88,12 @@ def encode_item(tok: Any, question: str, program: str, max_length: int) -> tuple
     return ids, max(0, start - dropped) + len(lead)
 
 
+def scored_span(n: int, start: int) -> range:
+    """Positions whose log-probabilities a length-n item averages: the program's tokens (from
+    `start`), never position 0; a one-token item scores its only token."""
+    return range(min(max(1, start), n - 1), n) if n > 1 else range(0, 1)
+
+
 def mean_logprobs(model: Any, tok: Any, items: Sequence[tuple[str, str]], *, max_length: int,
                   batch_tokens: int = 4096, progress: bool = False, desc: str = "scoring"
                   ) -> list[float]:
@@ -122,7 +128,7 @@ def _batch_means(model: Any, batch: Sequence[tuple[list[int], int]], pad: int) -
         n = len(ids)
         ids_t[r, :n] = torch.tensor(ids)
         mask[r, :n] = 1
-        span = range(min(max(1, start), n - 1), n) if n > 1 else range(0, 1)
+        span = scored_span(n, start)
         rows += [r] * len(span)
         pos += [max(0, t - 1) for t in span]
         tgt += [ids[t] for t in span]
