@@ -116,6 +116,18 @@ def test_int8_engine_scores_close_to_fp32_torch(int8_dir: Path) -> None:
     assert ct2.info.max_length == ref.info.max_length
 
 
+def test_int8_engine_scores_items_longer_than_ctranslate2s_default_cut(int8_dir: Path) -> None:
+    # CTranslate2 cuts inputs at 1,024 tokens unless told otherwise; the server's cap may be more
+    ct2 = Ct2LikelihoodEngine(load_options("smol", int8_dir, dtype="int8",
+                                           max_length_tokens=2048))
+    ref = LikelihoodEngine(load_options("smol", int8_dir, max_length_tokens=2048))
+    enc = ItemEncoder(ref.tokenizer, 2048, mark_response=True)
+    long = enc.encode(as_messages(QUESTION, RIGHT * 90))
+    assert 1100 < len(long) <= 2048 and not long.truncated
+    got, want = ct2.run(ct2.prepare([long])), ref.run(ref.prepare([long]))
+    assert got == pytest.approx(want, abs=0.1, rel=0.02)
+
+
 def with_int8_accuracy(src: Path, dst: Path, acc: float) -> Path:
     entry = json.loads((src / METADATA).read_text())["int8"]
     return linked_copy(src, dst, {"int8": {**entry, "val_pair_accuracy": acc,

@@ -89,7 +89,8 @@ def mean_logprobs_int8(ct2_dir: Path, tok: Any, items: Sequence[tuple[str, str]]
         if len(ids) == 1:  # CT2 gives no log-probability for position 0: send the token twice
             ids, span = ids * 2, range(1, 2)
         prepared.append((tok.convert_ids_to_tokens(ids), span))
-    futures = gen.score_batch([t for t, _ in prepared], max_batch_size=1, asynchronous=True)
+    futures = gen.score_batch([t for t, _ in prepared], max_batch_size=1, max_input_length=0,
+                              asynchronous=True)  # 0: not cut at CT2's default of 1,024
     out = []
     for (_, span), fut in tqdm(zip(prepared, futures, strict=True), total=len(prepared),
                                desc=desc, unit="prog", disable=not progress):

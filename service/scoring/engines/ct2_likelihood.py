@@ -88,8 +88,11 @@ class Ct2LikelihoodEngine:
         return out
 
     def run(self, prepared: list[tuple[list[str], range]]) -> list[float]:
+        # max_input_length=0: the encoder already cut each item to info.max_length; CT2's own
+        # default (1,024) would drop the end of a longer one
         futures: list[Future[Any]] = self.generator.score_batch(
-            [tokens for tokens, _ in prepared], max_batch_size=1, asynchronous=True)
+            [tokens for tokens, _ in prepared], max_batch_size=1, max_input_length=0,
+            asynchronous=True)
         means = []
         for (_, span), fut in zip(prepared, futures, strict=True):
             logps = fut.result().log_probs  # logps[i - 1] = log p(token i | tokens before it)
