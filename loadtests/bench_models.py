@@ -11,9 +11,10 @@ from `--concurrency` clients; the models take turns, `--rounds` times, and each 
 best round. Each model cuts items at its own max length (`/models` shows it). Reports
 items/s, p50/p95 latency, the server's CPU ms per item, and the ratio to the baseline.
 
-`--int8`: the same model twice instead, on two servers run side by side: the baseline with
-DTYPE=float32 (torch), the other with DTYPE=int8 (its CTranslate2 conversion, made by
-`python -m training.models.int8 DIR`).
+`--int8`: the same model three times instead, on servers run side by side: the baseline with
+DTYPE=float32 (torch), the model with DTYPE=int8 (its CTranslate2 conversion, made by
+`python -m training.models.int8 DIR`), and fp32 again with MALLOC_TUNING=false (glibc's
+default allocator, as the service ran before service/allocator.py).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def measure(servers: dict[str, Server], items: list[dict[str, str]], rounds: int
     the models take turns, so both see the same machine."""
     best: dict[str, tuple[float, float, float, int, float]] = {}
     for _ in range(rounds):
-        for name in ("baseline", "model"):
+        for name in servers:
             server = servers[name]
             cpu = process_cpu_s(server.proc.pid)
             run = asyncio.run(drive(server.url, name, items, concurrency))
@@ -104,8 +105,10 @@ def main() -> None:
     servers: dict[str, Server] = {}
     try:
         if args.int8:
-            for name, dtype in (("baseline", "float32"), ("model", "int8")):
+            for name, dtype, tuned in (("baseline", "float32", "true"), ("model", "int8", "true"),
+                                       ("fp32-untuned", "float32", "false")):
                 servers[name] = start_server(args.model, log, CODEREWARD_DTYPE=dtype,
+                                             CODEREWARD_MALLOC_TUNING=tuned,
                                              CODEREWARD_MODELS=f"{name}={args.model.resolve()}")
         else:
             baseline = args.baseline or prepare_model((RESULTS / "score-model").resolve())
@@ -124,7 +127,7 @@ def main() -> None:
              "| model | reward | backend, dtype | parameters | max length | items/s | p50 ms | "
              "p95 ms | tokens/item | server CPU ms/item | vs baseline |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in ("baseline", "model"):
+    for name in servers:
         rate, p50, p95, tokens, cpu_ms = best[name]
         card = cards[name]
         lines.append(f"| {name} | {card['reward']} | {card['backend']}, {card['dtype']} | "

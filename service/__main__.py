@@ -6,9 +6,8 @@ import json
 import logging
 
 from sandbox_worker.logs import setup_logging
+from service import allocator
 from service.config import Settings
-from service.http.app import create_app
-from service.http.lifecycle import serve
 
 log = logging.getLogger("codereward")
 
@@ -33,8 +32,14 @@ def try_next(settings: Settings) -> str:
 def main() -> None:
     """Entry point."""
     settings = Settings()
+    tuned = allocator.reexec_tuned(enabled=settings.malloc_tuning)  # before the heavy imports
+    from service.http.app import create_app
+    from service.http.lifecycle import serve
+
     setup_logging(settings.log_level, settings.log_json)
     log.info("settings %s", json.dumps(settings.masked(), default=str))
+    log.info("allocator: %s", "glibc tuned (one arena, 1 GiB mmap threshold)" if tuned
+             else "default")
     app = create_app(settings)
     log.info("codereward listening on http://%s:%d", settings.host, settings.port)
     for line in try_next(settings).splitlines():  # one record a line: readable in JSON too

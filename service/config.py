@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # with prefix sharing on: a batch about to start on an idle model thread waits this long
     # for the rest of a burst (a GRPO group sent as separate requests) so it can share (0: off)
     prefix_gather_ms: float = Field(default=20.0, ge=0, le=1000)
+    # one glibc malloc arena with high mmap/trim thresholds: freed model buffers are reused
+    # instead of faulted in again per item (service/allocator.py; applied by re-exec at start)
+    malloc_tuning: bool = True
 
     # --- sandbox ---
     redis_url: str | None = None
