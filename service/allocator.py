@@ -5,9 +5,9 @@ Scoring allocates large short-lived buffers per item: CTranslate2's logits for e
 activations. With glibc's defaults each model thread gets its own arena, an mmap'd heap of at
 most 64 MiB, and bigger blocks are fresh mmaps, so each item faults in and zeroes those pages
 again: 3.1 M page faults for 96 items on the int8 engine. One arena, with mmap and trim
-thresholds above any such buffer, keeps freed memory for reuse: 0.25 M faults, and 11-13% more
-items/s for the int8 engine in-process, 4-12% for fp32 torch (BENCHMARKS.md §6). The cost: the server
-keeps its peak heap instead of handing it back to the kernel.
+thresholds above any such buffer, keeps freed memory for reuse: 0.25 M faults, and 11-13%
+more items/s for the int8 engine in-process, 4-12% for fp32 torch (BENCHMARKS.md §6). The
+cost: the server keeps its peak heap instead of handing it back to the kernel.
 
 glibc reads its tunables only when a process starts, hence the re-exec, done before the heavy
 imports. The variables are then dropped from `os.environ`, so the server's children (sandbox
