@@ -21,7 +21,7 @@ from service.scoring.engines.ct2_likelihood import Ct2LikelihoodEngine, int8_mea
 from service.scoring.engines.likelihood import LikelihoodEngine
 from service.scoring.models import build_registry, load_engine
 from tests.scoring.conftest import load_options
-from training.models import int8, smoothquant
+from training.models import calibration, int8, smoothquant
 from training.models.export import METADATA
 from training.models.lm_reward import encode_item
 
@@ -72,13 +72,15 @@ def test_smoothquant_rescales_the_weights_but_keeps_the_outputs(smollm2_dir: Pat
         before = model(torch.tensor([ids])).logits
     norm_before = model.model.layers[0].input_layernorm.weight.detach().clone()
     calib = [encode_item(tok, q, p, 512)[0] for q, p in int8.calibration_items(set(), 4)]
-    smoothquant.smooth(model, smoothquant.activation_absmax(model, calib))
+    divisors = smoothquant.smooth(model, calibration.collect(model, calib, moments=False).absmax)
     with torch.no_grad():
         after = model(torch.tensor([ids])).logits
     ratio = model.model.layers[0].input_layernorm.weight.detach() / norm_before
     assert float(ratio.max() / ratio.min()) > 10  # channels really were rescaled, unevenly
     assert not model.config.tie_word_embeddings  # the head was untied before its rescaling
     assert torch.allclose(before, after, atol=2e-3, rtol=0)
+    linears = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert set(divisors) == linears  # each layer's input divisor, for GPTQ's moments
 
 
 def test_add_to_records_a_measured_conversion(int8_dir: Path) -> None:
@@ -86,6 +88,7 @@ def test_add_to_records_a_measured_conversion(int8_dir: Path) -> None:
     assert (int8_dir / int8.INT8_DIR / "model.bin").is_file()
     assert entry["version"] == int8.VERSION and entry["val_pairs"] == 3
     assert entry["smoothquant"] == {"alpha": smoothquant.ALPHA, "calibration_items": 8}
+    assert entry["gptq"]["calibration_items"] == 8
     assert entry["val_pair_accuracy"] in (0.0, 1 / 3, 2 / 3, 1.0)
     assert entry["fp32_val_pair_accuracy"] == 1.0 and entry["parameters"] > 100_000_000
 

@@ -1,13 +1,14 @@
 """An int8 CTranslate2 conversion of a likelihood checkpoint, measured before it may be served.
 
 `python -m training.models.int8 CHECKPOINT` converts CHECKPOINT (a `mean_logprob` export) into
-CHECKPOINT/ctranslate2-int8, SmoothQuant-rescaled first (smoothquant.py), scores the
+CHECKPOINT/ctranslate2-int8, SmoothQuant-rescaled (smoothquant.py) and GPTQ-rounded onto the
+int8 grid (gptq.py) first, both from one calibration pass (calibration.py), scores the
 checkpoint's validation pairs (val_pairs.jsonl) with it and records the result under `"int8"`
 in codereward.json, next to fp32's accuracy. The service's `DTYPE=auto` serves the conversion
 on CPU only where that accuracy is within 0.5 points of fp32's; `DTYPE=int8` serves it
 wherever it exists (service/scoring/engines/ct2_likelihood.py). The default build does not run
-this step: on the default model int8 lands 0.6-0.75 points below fp32 (BENCHMARKS.md §6), so
-auto would not serve it, and the step takes 2.5-4 minutes.
+this step: on the default model int8 lands 0.6 points below fp32 (BENCHMARKS.md §6), so auto
+would not serve it, and the step takes about 3 minutes.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.models import smoothquant
+from training.models import calibration, gptq, smoothquant
 from training.models.export import METADATA, read_metadata
 from training.models.lm_reward import encode_item, scored_span
 from training.problems.loaders import load_bundled
 
 INT8_DIR = "ctranslate2-int8"  # the service reads this name (engines/ct2_likelihood.py)
 QUANTIZATION = "int8_float32"  # int8 weights, float32 activations between layers
-VERSION = 2  # 2: SmoothQuant before conversion; an older "int8" entry is rebuilt
-CALIBRATION_ITEMS = 64  # items whose activation maxima set the SmoothQuant scales
+VERSION = 3  # the recipe, recorded in the entry: 2 SmoothQuant first; 3 and GPTQ rounding
+CALIBRATION_ITEMS = 64  # items whose inputs set the SmoothQuant scales and GPTQ moments
 
 
 def calibration_items(exclude: set[str], n: int | None = None) -> list[tuple[str, str]]:
@@ -45,10 +46,11 @@ def calibration_items(exclude: set[str], n: int | None = None) -> list[tuple[str
     return rows[:CALIBRATION_ITEMS if n is None else n]
 
 
-def convert(checkpoint: Path, calibration: Sequence[tuple[str, str]], *, tok: Any,
+def convert(checkpoint: Path, items: Sequence[tuple[str, str]], *, tok: Any,
             max_length: int) -> Path:
-    """checkpoint/INT8_DIR: the checkpoint's weights smoothed (smoothquant.py, activation
-    maxima over `calibration`) and converted to int8 (atomic; replaces an old one)."""
+    """checkpoint/INT8_DIR: the checkpoint's weights smoothed (smoothquant.py) and rounded
+    (gptq.py), both from the inputs seen on `items`, then converted to int8 (atomic; replaces
+    an old one)."""
     import ctranslate2
     import torch
     from transformers import AutoModelForCausalLM
@@ -58,8 +60,10 @@ def convert(checkpoint: Path, calibration: Sequence[tuple[str, str]], *, tok: An
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(checkpoint), dtype=torch.float32, local_files_only=True).eval()
-        ids = (encode_item(tok, q, p, max_length)[0] for q, p in calibration)
-        smoothquant.smooth(model, smoothquant.activation_absmax(model, ids))
+        stats = calibration.collect(
+            model, (encode_item(tok, q, p, max_length)[0] for q, p in items))
+        divisors = smoothquant.smooth(model, stats.absmax)
+        gptq.quantize(model, calibration.rescaled(stats.moments, divisors))
         smoothed = tmp / "smoothed"
         model.save_pretrained(str(smoothed))
         tok.save_pretrained(str(smoothed))
@@ -103,8 +107,8 @@ def measure(checkpoint: Path, val_pairs: Sequence[dict[str, Any]], fp32_accuracy
             tok: Any, max_length: int, progress: bool = False) -> dict[str, Any]:
     """Convert, then the int8 model's validation pair accuracy: the `"int8"` metadata entry."""
     t = time.monotonic()
-    calibration = calibration_items({p["question"] for p in val_pairs})
-    ct2_dir = convert(checkpoint, calibration, tok=tok, max_length=max_length)
+    cal = calibration_items({p["question"] for p in val_pairs})
+    ct2_dir = convert(checkpoint, cal, tok=tok, max_length=max_length)
     items = sorted({(p["question"], p[k]) for p in val_pairs for k in ("chosen", "rejected")})
     means = dict(zip(items, mean_logprobs_int8(ct2_dir, tok, items, max_length=max_length,
                                                progress=progress, desc="int8 validation"),
@@ -113,7 +117,8 @@ def measure(checkpoint: Path, val_pairs: Sequence[dict[str, Any]], fp32_accuracy
                 for p in val_pairs)
     return {"version": VERSION, "engine": "ctranslate2", "dir": INT8_DIR,
             "quantization": QUANTIZATION,
-            "smoothquant": {"alpha": smoothquant.ALPHA, "calibration_items": len(calibration)},
+            "smoothquant": {"alpha": smoothquant.ALPHA, "calibration_items": len(cal)},
+            "gptq": {"block": gptq.BLOCK, "damp": gptq.DAMP, "calibration_items": len(cal)},
             "val_pair_accuracy": right / max(1, len(val_pairs)),
             "fp32_val_pair_accuracy": fp32_accuracy, "val_pairs": len(val_pairs),
             "parameters": _parameters(checkpoint), "build_s": round(time.monotonic() - t, 1)}

@@ -21,72 +21,58 @@ validation items, and moved validation pair accuracy from 1.8 points below fp32 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 ALPHA = 0.5
-
-
-def activation_absmax(model: Any, batches: Iterable[Sequence[int]]) -> dict[str, Any]:
-    """Per-input-channel max |x| of every nn.Linear of `model` over the token sequences."""
-    import torch
-
-    amax: dict[str, torch.Tensor] = {}
-
-    def hook(name: str) -> Any:
-        def record(_mod: Any, args: tuple[Any, ...]) -> None:
-            x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)
-            amax[name] = torch.maximum(amax[name], x) if name in amax else x
-        return record
-
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear)]
-    try:
-        with torch.no_grad():
-            for ids in batches:
-                model(torch.tensor([list(ids)]))
-    finally:
-        for h in handles:
-            h.remove()
-    return amax
 
 
 def _scale(ax: Any, aw: Any, alpha: float) -> Any:
     return (ax.clamp(min=1e-5) ** alpha / aw.clamp(min=1e-5) ** (1 - alpha)).clamp(min=1e-5)
 
 
-def smooth(model: Any, amax: dict[str, Any], alpha: float = ALPHA) -> None:
-    """Rescale `model` (a LlamaForCausalLM in fp32) in place; its outputs stay the same."""
+def smooth(model: Any, amax: dict[str, Any], alpha: float = ALPHA) -> dict[str, Any]:
+    """Rescale `model` (a LlamaForCausalLM in fp32) in place; its outputs stay the same.
+    `amax`: calibration.collect's absmax. Returns, for each linear layer, the divisor of each
+    of its input channels (calibration.rescaled turns input moments into the smoothed ones)."""
     import torch
 
     cfg = model.config
     head_dim = cfg.hidden_size // cfg.num_attention_heads
     n_kv = cfg.num_key_value_heads
     group = cfg.num_attention_heads // n_kv
+    div: dict[str, Any] = {}
     with torch.no_grad():
         for i, layer in enumerate(model.model.layers):
             attn, mlp, pre = layer.self_attn, layer.mlp, f"model.layers.{i}."
-            _fold_into_norm(layer.input_layernorm, (attn.q_proj, attn.k_proj, attn.v_proj),
-                            amax[pre + "self_attn.q_proj"], alpha)
-            _fold_into_norm(layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj),
-                            amax[pre + "mlp.gate_proj"], alpha)
+            s = _fold_into_norm(layer.input_layernorm, (attn.q_proj, attn.k_proj, attn.v_proj),
+                                amax[pre + "self_attn.q_proj"], alpha)
+            div.update({pre + f"self_attn.{k}_proj": s for k in "qkv"})
+            s = _fold_into_norm(layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj),
+                                amax[pre + "mlp.gate_proj"], alpha)
+            div.update({pre + "mlp.gate_proj": s, pre + "mlp.up_proj": s})
             s = _scale(amax[pre + "mlp.down_proj"], mlp.down_proj.weight.abs().amax(0), alpha)
             mlp.up_proj.weight.div_(s[:, None])
             mlp.down_proj.weight.mul_(s)
+            div[pre + "mlp.down_proj"] = s
             # o_proj's input channel (head h, dim d) is v channel (h // group, d)
             ax = amax[pre + "self_attn.o_proj"].view(n_kv, group, head_dim).amax(1)
             aw = attn.o_proj.weight.abs().amax(0).view(n_kv, group, head_dim).amax(1)
             s = _scale(ax, aw, alpha)
             attn.v_proj.weight.div_(s.reshape(-1)[:, None])
-            attn.o_proj.weight.mul_(s[:, None, :].expand(n_kv, group, head_dim).reshape(-1))
+            s_o = s[:, None, :].expand(n_kv, group, head_dim).reshape(-1)
+            attn.o_proj.weight.mul_(s_o)
+            div[pre + "self_attn.o_proj"] = s_o
         head = model.lm_head
         s = _scale(amax["lm_head"], head.weight.abs().amax(0), alpha)
         head.weight = torch.nn.Parameter(head.weight.detach().clone() * s)  # untied
         model.model.norm.weight.div_(s)
         model.config.tie_word_embeddings = False
+        div["lm_head"] = s
+    return div
 
 
-def _fold_into_norm(norm: Any, linears: Sequence[Any], ax: Any, alpha: float) -> None:
+def _fold_into_norm(norm: Any, linears: Sequence[Any], ax: Any, alpha: float) -> Any:
     import torch
 
     aw = torch.cat([lin.weight for lin in linears]).abs().amax(0)
@@ -94,3 +80,4 @@ def _fold_into_norm(norm: Any, linears: Sequence[Any], ax: Any, alpha: float) ->
     norm.weight.div_(s)
     for lin in linears:
         lin.weight.mul_(s)
+    return s
