@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 TUNABLES = ("glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=1073741824:"
             "glibc.malloc.trim_threshold=4294967296")
@@ -44,7 +44,7 @@ def is_tuned(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(MARK) == "1" and environ.get("GLIBC_TUNABLES") == TUNABLES
 
 
-def forget(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+def forget(environ: MutableMapping[str, str] = os.environ) -> None:
     """Drop the tunables from the environment children would inherit (they stay in effect
     for this process: glibc read them at its start)."""
     if environ.pop(MARK, None) is not None:
