@@ -49,11 +49,13 @@ system-deps:
 	fi
 
 # compilers and runtimes for the stdio test kind (Debian packages); a language whose toolchain
-# is absent is simply not offered (GET /languages). `make test` installs them.
+# is absent is simply not offered (GET /languages). `make test` installs them. Looked up on the
+# sandbox's own PATH (isolation.CLEAN_ENV): a rustup rustc in ~/.cargo/bin is one it cannot use
+SANDBOX_PATH := /usr/local/bin:/usr/bin:/bin
 TOOLCHAINS := gcc:gcc g++:g++ javac:default-jdk-headless go:golang-go rustc:rustc node:nodejs
 toolchains:
 	@missing=""; for pair in $(TOOLCHAINS); do \
-	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	  (PATH=$(SANDBOX_PATH); command -v $${pair%%:*} >/dev/null) || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing toolchains:$$missing (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
