@@ -21,7 +21,7 @@ from service.scoring.engines.ct2_likelihood import Ct2LikelihoodEngine, int8_mea
 from service.scoring.engines.likelihood import LikelihoodEngine
 from service.scoring.models import build_registry, load_engine
 from tests.scoring.conftest import load_options
-from training.models import calibration, int8, smoothquant
+from training.models import calibration, int8, rotation, smoothquant
 from training.models.export import METADATA
 from training.models.lm_reward import encode_item
 
@@ -83,12 +83,66 @@ def test_smoothquant_rescales_the_weights_but_keeps_the_outputs(smollm2_dir: Pat
     assert set(divisors) == linears  # each layer's input divisor, for GPTQ's moments
 
 
+def q_proj_peak_ratio(model: Any, ids: list[int]) -> float:
+    """Mean over tokens and layers of max|x| / rms(x) of q_proj's input: how outlier-heavy
+    the rows CTranslate2 rounds to int8 with one scale each are."""
+    ratios: list[torch.Tensor] = []
+
+    def hook(_mod: Any, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0][0]
+        ratios.append(x.abs().amax(-1) / x.pow(2).mean(-1).sqrt())
+
+    handles = [layer.self_attn.q_proj.register_forward_pre_hook(hook)
+               for layer in model.model.layers]
+    with torch.no_grad():
+        model(torch.tensor([ids]))
+    for h in handles:
+        h.remove()
+    return float(torch.cat(ratios).mean())
+
+
+def test_rotation_keeps_the_outputs_and_spreads_the_outliers(smollm2_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(smollm2_dir), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir), dtype=torch.float32,
+                                                 local_files_only=True).eval()
+    ids = encode_item(tok, QUESTION, RIGHT, 512)[0]
+    with torch.no_grad():
+        before = model(torch.tensor([ids])).logits
+    peak_before = q_proj_peak_ratio(model, ids)
+    embeddings = model.model.embed_tokens.weight.detach().clone()
+    rotation.rotate(model)
+    with torch.no_grad():
+        after = model(torch.tensor([ids])).logits
+    assert torch.allclose(before, after, atol=2e-3, rtol=0)
+    assert not model.config.tie_word_embeddings
+    assert not torch.allclose(model.model.embed_tokens.weight, embeddings, atol=1e-3)
+    norms = [model.model.norm] + [n for layer in model.model.layers
+                                  for n in (layer.input_layernorm, layer.post_attention_layernorm)]
+    assert all(bool((n.weight == 1).all()) for n in norms)  # folded into the readers
+    peak_after = q_proj_peak_ratio(model, ids)
+    assert peak_after < 0.5 * peak_before, (peak_before, peak_after)
+
+
+def test_random_orthogonal_is_orthogonal_and_seeded() -> None:
+    a = rotation.random_orthogonal(576, torch.Generator().manual_seed(0))
+    b = rotation.random_orthogonal(576, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert torch.allclose(a @ a.T, torch.eye(576, dtype=a.dtype), atol=1e-12)
+    h = rotation.hadamard(64)
+    assert torch.allclose(h @ h.T, torch.eye(64, dtype=h.dtype), atol=1e-12)
+    with pytest.raises(ValueError):
+        rotation.hadamard(48)
+
+
 def test_add_to_records_a_measured_conversion(int8_dir: Path) -> None:
     entry = json.loads((int8_dir / METADATA).read_text())["int8"]
     assert (int8_dir / int8.INT8_DIR / "model.bin").is_file()
     assert entry["version"] == int8.VERSION and entry["val_pairs"] == 3
     assert entry["smoothquant"] == {"alpha": smoothquant.ALPHA, "calibration_items": 8}
     assert entry["gptq"]["calibration_items"] == 8
+    assert entry["rotation"] == {"seed": rotation.SEED}
     assert entry["val_pair_accuracy"] in (0.0, 1 / 3, 2 / 3, 1.0)
     assert entry["fp32_val_pair_accuracy"] == 1.0 and entry["parameters"] > 100_000_000
 

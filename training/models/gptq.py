@@ -10,7 +10,8 @@ changes as little as possible. The result is already on the int8 grid CTranslate
 On the default model after SmoothQuant, over 60 bundled reference programs used neither for
 calibration nor validation, CTranslate2's int8 error in mean log-probability went from 0.0216
 to 0.0184 nats (largest 0.067 to 0.046); the weights alone now cost 0.005 (CTranslate2 fp32 on
-the rounded weights), so int8 activations are most of what is left (BENCHMARKS.md §6).
+the rounded weights), so int8 activations are most of what is left; rotating the hidden
+states first (rotation.py) halves that (BENCHMARKS.md §6).
 """
 
 from __future__ import annotations

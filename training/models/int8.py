@@ -1,14 +1,15 @@
 """An int8 CTranslate2 conversion of a likelihood checkpoint, measured before it may be served.
 
 `python -m training.models.int8 CHECKPOINT` converts CHECKPOINT (a `mean_logprob` export) into
-CHECKPOINT/ctranslate2-int8, SmoothQuant-rescaled (smoothquant.py) and GPTQ-rounded onto the
-int8 grid (gptq.py) first, both from one calibration pass (calibration.py), scores the
+CHECKPOINT/ctranslate2-int8, its hidden states rotated (rotation.py), SmoothQuant-rescaled
+(smoothquant.py) and GPTQ-rounded onto the int8 grid (gptq.py) first, the last two from one
+calibration pass (calibration.py), scores the
 checkpoint's validation pairs (val_pairs.jsonl) with it and records the result under `"int8"`
 in codereward.json, next to fp32's accuracy. The service's `DTYPE=auto` serves the conversion
 on CPU only where that accuracy is within 0.5 points of fp32's; `DTYPE=int8` serves it
 wherever it exists (service/scoring/engines/ct2_likelihood.py). The default build does not run
-this step: on the default model int8 lands 0.6 points below fp32 (BENCHMARKS.md §6), so auto
-would not serve it, and the step takes about 3 minutes.
+this step: on the default model int8 lands 1.0 point below fp32 (BENCHMARKS.md §6), so auto
+would not serve it, and the step takes about 4 minutes.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from training.models import calibration, gptq, smoothquant
+from training.models import calibration, gptq, rotation, smoothquant
 from training.models.export import METADATA, read_metadata
 from training.models.lm_reward import encode_item, scored_span
 from training.problems.loaders import load_bundled
 
 INT8_DIR = "ctranslate2-int8"  # the service reads this name (engines/ct2_likelihood.py)
 QUANTIZATION = "int8_float32"  # int8 weights, float32 activations between layers
-VERSION = 3  # the recipe, recorded in the entry: 2 SmoothQuant first; 3 and GPTQ rounding
+VERSION = 4  # the recipe, in the entry: 2 SmoothQuant first; 3 and GPTQ rounding; 4 rotation first
 CALIBRATION_ITEMS = 64  # items whose inputs set the SmoothQuant scales and GPTQ moments
 
 
@@ -48,8 +49,9 @@ def calibration_items(exclude: set[str], n: int | None = None) -> list[tuple[str
 
 def convert(checkpoint: Path, items: Sequence[tuple[str, str]], *, tok: Any,
             max_length: int) -> Path:
-    """checkpoint/INT8_DIR: the checkpoint's weights smoothed (smoothquant.py) and rounded
-    (gptq.py), both from the inputs seen on `items`, then converted to int8 (atomic; replaces
+    """checkpoint/INT8_DIR: the checkpoint's weights rotated (rotation.py), smoothed
+    (smoothquant.py) and rounded (gptq.py), the last two from the inputs seen on `items`,
+    then converted to int8 (atomic; replaces
     an old one)."""
     import ctranslate2
     import torch
@@ -60,6 +62,7 @@ def convert(checkpoint: Path, items: Sequence[tuple[str, str]], *, tok: Any,
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(checkpoint), dtype=torch.float32, local_files_only=True).eval()
+        rotation.rotate(model)
         stats = calibration.collect(
             model, (encode_item(tok, q, p, max_length)[0] for q, p in items))
         divisors = smoothquant.smooth(model, stats.absmax)
@@ -117,6 +120,7 @@ def measure(checkpoint: Path, val_pairs: Sequence[dict[str, Any]], fp32_accuracy
                 for p in val_pairs)
     return {"version": VERSION, "engine": "ctranslate2", "dir": INT8_DIR,
             "quantization": QUANTIZATION,
+            "rotation": {"seed": rotation.SEED},
             "smoothquant": {"alpha": smoothquant.ALPHA, "calibration_items": len(cal)},
             "gptq": {"block": gptq.BLOCK, "damp": gptq.DAMP, "calibration_items": len(cal)},
             "val_pair_accuracy": right / max(1, len(val_pairs)),

@@ -1,13 +1,14 @@
 """CTranslate2 int8 engine for likelihood models on CPU: `Generator.score_batch` log-probs.
 
 A likelihood checkpoint may carry an int8 CTranslate2 conversion of its weights (built and
-measured by training/models/int8.py, SmoothQuant-rescaled first: `INT8_DIR` inside the
-checkpoint, described under `"int8"` in codereward.json with its validation pair accuracy next
-to fp32's). Its log-probabilities differ from fp32's by a few hundredths of a nat, enough to
-flip close pairs, so `DTYPE=auto` serves it only where the checkpoint records a pair accuracy
-within `INT8_MAX_DROP` of fp32's; `DTYPE=int8` serves it wherever it exists. Speed against the
-torch engine: BENCHMARKS.md §6. It has no prefix sharing: CTranslate2 keeps no KV cache between
-calls. Imported lazily (`ctranslate2` is in the service extra).
+measured by training/models/int8.py, rotated, SmoothQuant-rescaled and GPTQ-rounded first:
+`INT8_DIR` inside the checkpoint, described under `"int8"` in codereward.json with its
+validation pair accuracy next to fp32's). Its log-probabilities differ from fp32's by about a
+hundredth of a nat, enough to flip near-tied pairs, so `DTYPE=auto` serves it only where the
+checkpoint records a pair accuracy within `INT8_MAX_DROP` of fp32's; `DTYPE=int8` serves it
+wherever it exists. Speed against the torch engine: BENCHMARKS.md §6. It has no prefix
+sharing: CTranslate2 keeps no KV cache between calls. Imported lazily (`ctranslate2` is in the
+service extra).
 """
 
 from __future__ import annotations
