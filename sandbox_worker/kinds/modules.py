@@ -11,8 +11,9 @@ asserts (README "What a test may trust").
 
 Supported: module-level helpers and constants; pytest `test*` functions with stacked
 `@pytest.mark.parametrize` (skip marks drop the test); `unittest.TestCase` classes with
-`setUp`/`tearDown`, `setUpClass`, helper methods and `subTest`. Fixtures and other
-decorators are not: such a test becomes one that errors, saying why.
+`setUp`/`tearDown`, `setUpClass`, helper methods and `subTest`; the module's own pytest
+fixtures (fixtures.py). pytest's built-in fixtures and other decorators are not: such a test
+becomes one that errors, saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import copy
 import functools
 import itertools
 from typing import Any
+
+from sandbox_worker.kinds.fixtures import Fixture, Unsupported, bind, extract
 
 PROGRAM_MODULES = frozenset({"solution", "main", "program", "submission", "answer",
                              "__solution__"})
@@ -34,10 +37,6 @@ _BINARY = {"assertEqual": ast.Eq, "assertEquals": ast.Eq, "assertNotEqual": ast.
            "assertLess": ast.Lt, "assertLessEqual": ast.LtE, "assertListEqual": ast.Eq,
            "assertTupleEqual": ast.Eq, "assertSetEqual": ast.Eq, "assertDictEqual": ast.Eq,
            "assertSequenceEqual": ast.Eq, "assertMultiLineEqual": ast.Eq}
-
-
-class Unsupported(ValueError):
-    """A construct the conversion does not handle (the test errors with this message)."""
 
 
 def _expr(src: str) -> ast.expr:
@@ -177,12 +176,18 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
-def _prefix(tree: ast.Module) -> tuple[list[ast.stmt], set[str]]:
-    """The module's set-up statements (imports of the program and of the frameworks dropped)
-    and the names the program module was imported as."""
+def _prefix(tree: ast.Module) -> tuple[list[ast.stmt], set[str], dict[str, Fixture]]:
+    """The module's set-up statements (imports of the program and of the frameworks dropped,
+    fixtures undecorated), the names the program module was imported as, and its fixtures."""
     keep: list[ast.stmt] = [*ast.parse("import math, re, collections").body]
     aliases: set[str] = set()
+    fixtures: dict[str, Fixture] = {}
     for stmt in tree.body:
+        found = extract(stmt)
+        if found is not None:
+            keep.append(found[0])
+            fixtures[found[1].name] = found[1]
+            continue
         if isinstance(stmt, ast.ImportFrom) and stmt.module and (
                 stmt.module.split(".")[0] in PROGRAM_MODULES | _FRAMEWORKS):
             continue  # the program's names are its globals already
@@ -200,7 +205,7 @@ def _prefix(tree: ast.Module) -> tuple[list[ast.stmt], set[str]]:
         if _is_test_fn(stmt) or _is_test_case(stmt):
             continue
         keep.append(stmt)
-    return keep, aliases
+    return keep, aliases, fixtures
 
 
 def _is_test_fn(stmt: ast.stmt) -> bool:
@@ -245,24 +250,28 @@ def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stm
 
 
 def _pytest_tests(fn: ast.FunctionDef | ast.AsyncFunctionDef, prefix: list[ast.stmt],
-                  rw: _Rewrite) -> list[tuple[str, list[ast.stmt]]]:
+                  rw: _Rewrite, fixtures: dict[str, Fixture]
+                  ) -> list[tuple[str, list[ast.stmt]]]:
     try:
         sets = _param_sets(fn)
     except (Unsupported, ValueError, SyntaxError) as exc:
         return [(fn.name, _failing(str(exc)))]
     if sets is None:
         return []
+    names = [f"{fn.name}[{i}]" if len(sets) > 1 else fn.name for i in range(len(sets))]
+    if isinstance(fn, ast.AsyncFunctionDef):
+        return [(n, _failing("pytest async tests are not supported")) for n in names]
     bound = {t.id for a in (sets[0] if sets else []) if isinstance(a, ast.Assign)
              for t in ast.walk(a.targets[0]) if isinstance(t, ast.Name)}
     n_defaults = len(fn.args.defaults)
     needed = [a.arg for a in fn.args.args[:len(fn.args.args) - n_defaults]]
-    fixtures = [n for n in needed if n not in bound]
-    if fixtures or isinstance(fn, ast.AsyncFunctionDef):
-        why = "async tests" if not fixtures else f"fixtures ({', '.join(fixtures)})"
-        return [(fn.name, _failing(f"pytest {why} are not supported"))] * len(sets)
+    try:
+        setup, teardown = bind(needed, fixtures, bound)
+    except Unsupported as exc:
+        return [(n, _failing(str(exc))) for n in names]
     body = [rw.visit(s) for s in copy.deepcopy(fn.body)]
-    return [(f"{fn.name}[{i}]" if len(sets) > 1 else fn.name, [*prefix, *binds, *body])
-            for i, binds in enumerate(sets)]
+    return [(n, [*prefix, *binds, *setup, *body, *teardown])
+            for n, binds in zip(names, sets, strict=True)]
 
 
 def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
@@ -307,14 +316,14 @@ def convert(kind: str, source: str) -> list[tuple[str, str]]:
 
 def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     tree = ast.parse(source)
-    prefix, aliases = _prefix(tree)
+    prefix, aliases, fixtures = _prefix(tree)
     rw = _Rewrite(aliases)
     prefix = [rw.visit(s) for s in prefix]
     tests: list[tuple[str, list[ast.stmt]]] = []
     for stmt in tree.body:
         if kind == "pytest" and _is_test_fn(stmt):
             assert isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
-            tests += _pytest_tests(stmt, prefix, rw)
+            tests += _pytest_tests(stmt, prefix, rw, fixtures)
         elif kind == "unittest" and _is_test_case(stmt):
             assert isinstance(stmt, ast.ClassDef)
             tests += _unittest_tests(stmt, prefix, rw)

@@ -90,6 +90,63 @@ if __name__ == "__main__":
 '''
 
 
+FIXTURES = '''
+import pytest
+from solution import add
+
+LOG = []
+
+@pytest.fixture
+def pair():
+    return (2, 3)
+
+@pytest.fixture(name="expected")
+def _expected(pair):
+    return pair[0] + pair[1]
+
+@pytest.fixture
+def opened():
+    LOG.append("open")
+    yield len(LOG)
+    LOG.append("closed")
+    raise RuntimeError("teardown ran")
+
+@pytest.fixture(autouse=True)
+def offset():
+    global OFFSET
+    OFFSET = 100
+
+@pytest.fixture(params=[1, 2])
+def many(request):
+    return request.param
+
+def test_chain(pair, expected):
+    assert add(*pair) == expected
+
+def test_autouse():
+    assert add(OFFSET, 1) == 101
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_param_and_fixture(k, pair):
+    assert add(k, pair[0]) == k + 2
+
+def test_wrong_value(expected):
+    assert add(1, 1) == expected
+
+def test_yield_value(opened):
+    assert LOG == ["open"] and opened == 1
+
+def test_teardown_runs(opened):
+    assert add(1, 1) == 2
+
+def test_builtin_fixture(tmp_path):
+    assert add(1, 1) == 2
+
+def test_params_fixture(many):
+    assert add(many, 0) == many
+'''
+
+
 @pytest.fixture
 def run_module(executor: Executor) -> RunModule:
     def _run(code: str, kind: str, module: str, timeout_s: float = 10.0) -> JobResult:
@@ -135,6 +192,40 @@ def test_fixtures_and_unknown_decorators_error_clearly(run_module: RunModule) ->
     assert "fixtures (tmp_path)" in (result.tests[0].error or "")
 
 
+def test_module_fixtures_are_bound_before_each_test(run_module: RunModule) -> None:
+    names = [n for n, _ in modules.convert("pytest", FIXTURES)]
+    assert names == ["test_chain", "test_autouse", "test_param_and_fixture[0]",
+                     "test_param_and_fixture[1]", "test_wrong_value", "test_yield_value",
+                     "test_teardown_runs", "test_builtin_fixture", "test_params_fixture"]
+    result = run_module(GOOD, "pytest", FIXTURES)
+    statuses = dict(zip(names, _statuses(result), strict=True))
+    assert {n for n, v in statuses.items() if v == "passed"} == {
+        "test_chain", "test_autouse", "test_param_and_fixture[0]", "test_param_and_fixture[1]"}
+    assert statuses["test_wrong_value"] == "failed"  # 2 == 5: the fixture's value was used
+    # the code after the yield runs after the body: its RuntimeError fails both yield tests
+    for name in ("test_yield_value", "test_teardown_runs"):
+        assert statuses[name] != "passed"
+        assert "teardown ran" in (result.tests[names.index(name)].error or ""), name
+    errors = {n: t.error or "" for n, t in zip(names, result.tests, strict=True)}
+    assert statuses["test_builtin_fixture"] == "error"
+    assert "fixtures (tmp_path)" in errors["test_builtin_fixture"]
+    assert statuses["test_params_fixture"] == "error"
+    assert "parametrized fixture many" in errors["test_params_fixture"]
+
+
+def test_fixture_cycles_and_async_fixtures_error_clearly(run_module: RunModule) -> None:
+    module = ("import pytest\nfrom solution import add\n\n@pytest.fixture\ndef a(b):\n"
+              "    return b\n\n@pytest.fixture\ndef b(a):\n    return a\n\n"
+              "@pytest.fixture\nasync def c():\n    return 1\n\n"
+              "def test_cycle(a):\n    assert add(1, 1) == 2\n\n"
+              "def test_async(c):\n    assert add(1, 1) == 2\n\n"
+              "def test_plain():\n    assert add(1, 1) == 2\n")
+    result = run_module(GOOD, "pytest", module)
+    assert _statuses(result) == ["error", "error", "passed"]  # a bad fixture spoils no other test
+    assert "asks for itself" in (result.tests[0].error or "")
+    assert "async fixture c" in (result.tests[1].error or "")
+
+
 HOSTILE = {
     "patched unittest": "import unittest\nfor m in dir(unittest.TestCase):\n"
                         "    if m.startswith('assert'):\n"
@@ -154,6 +245,13 @@ HOSTILE = {
     "report on stdout": "import atexit\nprint('OK')\nprint('Ran 6 tests in 0.001s\\n\\nOK')\n"
                         "atexit.register(lambda: print('6 passed'))\n"
                         "def add(a, b):\n    print('PASSED')\n    return None\n",
+    "own fixture functions": "class E:\n    def __eq__(self, o): return True\n"
+                             "def __fixture_pair(): return E()\n"
+                             "def __fixture_expected(pair): return E()\n"
+                             "def add(a, b):\n    return 0\n",
+    "patched next": "import builtins\nclass E:\n    def __eq__(self, o): return True\n"
+                    "    def __getitem__(self, i): return 0\n"
+                    "builtins.next = lambda *a: E()\ndef add(a, b):\n    return E()\n",
     "patched builtins": "import builtins\nbuiltins.AssertionError = type('N', (Exception,), {})\n"
                         "builtins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
 }
@@ -161,7 +259,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_programs_pass_nothing(run_module: RunModule, name: str) -> None:
-    for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST)):
+    for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST), ("pytest", FIXTURES)):
         result = run_module(HOSTILE[name], kind, module, timeout_s=3.0)
         passed = [t for t, v in zip(modules.convert(kind, module), result.tests, strict=True)
                   if v.status.value == "passed"]
