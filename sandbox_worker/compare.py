@@ -64,6 +64,10 @@ HOLE_HOOK = "__codereward_hole__"  # how a Skeleton's source asks for its k-th h
 DISPATCH = frozenset({"abs", "round", "len", "sorted", "set", "frozenset", "list", "tuple",
                       "dict", "sum", "min", "max", "all", "any", "bool", "int", "float", "str",
                       "complex"})
+# operators a program object answers itself when every operand is a program part (rooted);
+# == and != stay here (state equality: a program's __eq__ could say yes to anything)
+_OBJECT_UNARY = (ast.USub, ast.UAdd, ast.Invert)
+_OBJECT_ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -141,7 +145,10 @@ class _Planner:
 
     def rooted(self, node: ast.AST, scope: frozenset[str] = frozenset()) -> bool:
         """A program part: a program name, or attribute, subscript and call chains on one
-        (`Solution().twoSum(nums, 9)`, `f(x)[0]`), or a call of the program's own function."""
+        (`Solution().twoSum(nums, 9)`, `f(x)[0]`), or a call of the program's own function;
+        also an operator whose operands are all program parts (`V(1) + V(2)`, `-v`,
+        `a < b`): on program objects only their own `__add__`/`__lt__` can say, and no test
+        value reaches them (README "What a test may trust")."""
         while True:
             if self._programs_own(node):
                 return True
@@ -149,6 +156,13 @@ class _Planner:
                 node = node.func
             elif isinstance(node, ast.Attribute | ast.Subscript):
                 node = node.value
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, _OBJECT_UNARY):
+                node = node.operand
+            elif isinstance(node, ast.BinOp):
+                return self.rooted(node.left, scope) and self.rooted(node.right, scope)
+            elif (isinstance(node, ast.Compare) and len(node.ops) == 1
+                  and isinstance(node.ops[0], _OBJECT_ORDER)):
+                return self.rooted(node.left, scope) and self.rooted(node.comparators[0], scope)
             elif isinstance(node, ast.Name):
                 return (isinstance(node.ctx, ast.Load) and node.id not in scope
                         and not self.trusted(node.id))

@@ -79,8 +79,18 @@ UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
 }
 
 
+def refuse_objects(symbol: str, a: Any, b: Any) -> None:
+    """A program object beside a test value: its own operator would see the test value
+    (maybe the expected answer), and this side cannot apply it. Say so clearly."""
+    for obj in (a, b):
+        if isinstance(obj, values.Obj) and obj.cls != "numpy.ndarray":
+            raise TypeError(f"{symbol} on a program object ({obj!r}) and a test value is not "
+                            "evaluated: the object's own method would see the test value")
+
+
 def safe_binop(op: type[ast.operator], a: Any, b: Any) -> Any:
     """Binary operator with guards against results too big to build."""
+    refuse_objects(f"operator {op.__name__}", a, b)
     if (op is ast.Pow and isinstance(a, int) and isinstance(b, int) and b > 0
             and max(1, a.bit_length()) * b > MAX_INT_BITS):
         raise OverflowError("power too large")

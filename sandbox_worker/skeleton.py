@@ -148,6 +148,15 @@ _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 60
 
 
+def _shown(value: Any) -> str:
+    """A short repr; an int too long for repr() (over 4,300 digits) by its size."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:
+        bits = value.bit_length() if isinstance(value, int) else 0
+        return f"<int of {bits} bits>" if bits else f"<{type(value).__name__}>"
+
+
 def judge(node: Node, fetch: Fetch) -> tuple[bool, str | None]:
     """Truth of an assert skeleton, and for a failed single comparison the values seen."""
     if isinstance(node, Op) and node.kind == "cmp" and len(node.extra) == 1:
@@ -155,7 +164,7 @@ def judge(node: Node, fetch: Fetch) -> tuple[bool, str | None]:
         if CMPOPS[node.extra[0]](left, right):
             return True, None
         sym = _SYMBOLS[node.extra[0]]
-        return False, f"AssertionError: {_SHORT.repr(left)} {sym} {_SHORT.repr(right)} is false"
+        return False, f"AssertionError: {_shown(left)} {sym} {_shown(right)} is false"
     return bool(evaluate(node, fetch)), None
 
 

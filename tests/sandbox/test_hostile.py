@@ -224,7 +224,8 @@ AMPLIFIERS = {
                      "assert sorted(f(1), reverse=True) == [1]"),
     "format_width": ("def f(x):\n    return '%0999999999d'", "assert f(1) % 5 == '5'"),
     "bytearray_repeat": ("def f(x):\n    return bytearray(100)", "assert f(1) * 10**8 == b''"),
-    "big_int_product": ("def f(x):\n    return 1 << 5_000_000", "assert f(1) * f(2) == 1"),
+    "big_int_product": ("def f(x):\n    return 1 << 5_000_000",
+                        "assert f(1) * 10 ** 30000 == 1"),
     "decimal_exponent": ("from decimal import Decimal\ndef f(x):\n"
                          "    return Decimal('1e999999999')", "assert math.floor(f(1) + 0) == 1"),
 }
@@ -236,6 +237,14 @@ def test_trusted_side_refuses_amplification(name: str, run: Callable[..., JobRes
     result = run(code, [test])
     assert result.tests[0].status is TS.ERROR, result
     assert "too large" in (result.tests[0].error or ""), result
+
+
+def test_product_of_two_program_values_runs_in_the_child(run: Callable[..., JobResult]) -> None:
+    # both operands are the program's: the child multiplies (within its limits), and the
+    # failed comparison reports a 10-million-bit int by its size, not by a repr() that raises
+    result = run("def f(x):\n    return 1 << 5_000_000", ["assert f(1) * f(2) == 1"])
+    assert result.tests[0].status is TS.FAILED, result
+    assert "<int of 10000001 bits> == 1" in (result.tests[0].error or ""), result
 
 
 @pytest.mark.xfail(strict=True, reason="known weak path: statements the trusted side cannot "

@@ -39,6 +39,19 @@ def sorted(xs):  # the task is to write `sorted`; tests call it on their own inp
     out = list(xs)
     out.sort()
     return out
+class V:  # operators of its own: only its methods can say what V(1) + V(2) is
+    def __init__(self, x):
+        self.x = x
+    def __add__(self, o):
+        return V(self.x + o.x)
+    def __sub__(self, o):
+        return V(self.x - o.x)
+    def __neg__(self):
+        return V(-self.x)
+    def __lt__(self, o):
+        return self.x < o.x
+    def __abs__(self):
+        return abs(self.x)
 class Solution:
     def twoSum(self, nums, target):
         seen = {}
@@ -61,6 +74,10 @@ HONEST_TESTS = [
     "assert max(f(x)[1] for x in range(4)) == 4",
     "import math\nx = f(2)\nassert math.isclose(sum(x), 5.0)",
     "i = 0\nwhile i < 2:\n    import math\n    assert math.isclose(f(i)[1], i + 1)\n    i += 1",
+    "assert V(1) + V(2) == V(3)", "assert (V(1) + V(2) - V(4)).x == -1",
+    "assert V(1) < V(2)", "assert not V(2) < V(1)", "assert -V(1) == V(-1)",
+    "assert abs(V(3) - V(5)) == 2", "a = V(2)\nb = V(5)\nassert (b - a).x == 3",
+    "assert f(1)[0] + f(2)[1] == 4",
 ]
 
 
@@ -103,6 +120,12 @@ LIARS = {
     "index_float": "class N:\n    def __index__(self): return 1\n    def __float__(self): return 2.0\n"
                    "    def __int__(self): return 2\n"
                    "def f(x):\n    return N()\n",
+    # operators that answer anything: none may meet a test value (the expected answer)
+    "operator_liar": "class O:\n    def __eq__(self, o): return True\n    __hash__ = None\n"
+                     "    def _any(self, *a): return O()\n"
+                     "    __add__ = __sub__ = __mul__ = __radd__ = __rsub__ = __neg__ = _any\n"
+                     "    __abs__ = lambda self: 0\n    __lt__ = __gt__ = lambda self, o: True\n"
+                     "def f(x):\n    return O()\n",
     "raising_repr": "class R:\n    def __repr__(self): raise RuntimeError('no')\n"
                     "    __str__ = __repr__\ndef f(x):\n    return R()\n",
 }
@@ -113,6 +136,9 @@ LIAR_TESTS = [
     "assert list(f(1)) == [1, 2, 3]", "assert math.floor(f(1)) == 2",
     "assert [0, 2, 0][f(1)] == 2", "assert str(f(1)) == '[1, 2, 3]'",
     "expected = [1, 2, 3]\nassert f(1) == expected",
+    "assert abs(f(1) - 3.14) < 1e-6", "assert f(1) - 5 == 0", "assert f(1) + 1 == [1, 2, 3]",
+    "assert f(1) < 3", "assert 3 > f(1)", "assert -f(1) == -3", "assert f(1) + f(2) == 3",
+    "assert abs(f(1) - f(2)) == 1",
 ]
 
 
