@@ -13,6 +13,7 @@ fixtures of a conftest.py, `params=`, async fixtures, and fixtures that ask for 
 from __future__ import annotations
 
 import ast
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -78,10 +79,13 @@ def extract(stmt: ast.stmt) -> tuple[ast.stmt, Fixture] | None:
         why = f"parametrized fixture {name} (params=)"
     n_defaults = len(stmt.args.defaults)
     args = tuple(a.arg for a in stmt.args.args[:len(stmt.args.args) - n_defaults])
-    func = ast.FunctionDef(name=PREFIX + name, args=stmt.args, body=stmt.body,
-                           decorator_list=[], returns=None, type_comment=None, lineno=0)
-    return func, Fixture(name=name, func=func.name, args=args, generator=_yields(stmt),
-                         autouse=autouse, unsupported=why)
+    spec = Fixture(name=name, func=PREFIX + stmt.name, args=args, generator=_yields(stmt),
+                   autouse=autouse, unsupported=why)
+    if why:  # not kept at all: an async body (await) would not even compile in a plain def
+        return ast.Pass(), spec
+    func = copy.copy(stmt)
+    func.name, func.decorator_list = spec.func, []
+    return func, spec
 
 
 def bind(wanted: Sequence[str], fixtures: Mapping[str, Fixture], bound: set[str]

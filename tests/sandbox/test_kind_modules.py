@@ -216,7 +216,8 @@ def test_module_fixtures_are_bound_before_each_test(run_module: RunModule) -> No
 def test_fixture_cycles_and_async_fixtures_error_clearly(run_module: RunModule) -> None:
     module = ("import pytest\nfrom solution import add\n\n@pytest.fixture\ndef a(b):\n"
               "    return b\n\n@pytest.fixture\ndef b(a):\n    return a\n\n"
-              "@pytest.fixture\nasync def c():\n    return 1\n\n"
+              "@pytest.fixture\nasync def c():\n    return await thing()\n\n"
+              "@pytest.fixture(name='not-a-name')\ndef d():\n    return 1\n\n"
               "def test_cycle(a):\n    assert add(1, 1) == 2\n\n"
               "def test_async(c):\n    assert add(1, 1) == 2\n\n"
               "def test_plain():\n    assert add(1, 1) == 2\n")
