@@ -5,9 +5,10 @@ is kept in the test's set-up lines under another name, undecorated, and each tes
 it (or every test, for `autouse=True`) gets `name = <fixture>(its own fixtures...)` before its
 body, dependencies first. A `yield` fixture's value is its first yield; the code after it runs
 after the test's body, in reverse order, as unittest's tearDown does here. `name=` renames a
-fixture; `scope=` changes nothing, since every test runs on its own. Not supported (the test
-errors, saying why): pytest's built-in fixtures (tmp_path, capsys, monkeypatch, request, ...),
-fixtures of a conftest.py, `params=`, async fixtures, and fixtures that ask for themselves.
+fixture; `scope=` changes nothing, since every test runs on its own. pytest's own capsys,
+capfd, tmp_path and monkeypatch are pytest_builtins.py's. Not supported (the test errors,
+saying why): pytest's other built-in fixtures (tmpdir, caplog, request, ...), fixtures of a
+conftest.py, `params=`, async fixtures, and fixtures that ask for themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PREFIX = "__fixture_"
+SUPPORTED = ("capsys", "capfd", "tmp_path", "monkeypatch")  # pytest_builtins.py writes them
 
 
 class Unsupported(ValueError):
@@ -118,7 +120,7 @@ def bind(wanted: Sequence[str], fixtures: Mapping[str, Fixture], bound: set[str]
         visit(name)
     if unknown:
         raise Unsupported(f"pytest fixtures ({', '.join(unknown)}) are not supported: only "
-                          "fixtures the test module defines are")
+                          f"fixtures the test module defines and {', '.join(SUPPORTED)} are")
     setup: list[ast.stmt] = []
     teardown: list[ast.stmt] = []
     for fx in order:

@@ -12,8 +12,9 @@ asserts (README "What a test may trust").
 Supported: module-level helpers and constants; pytest `test*` functions with stacked
 `@pytest.mark.parametrize` (skip marks drop the test); `unittest.TestCase` classes with
 `setUp`/`tearDown`, `setUpClass`, helper methods and `subTest`; the module's own pytest
-fixtures (fixtures.py). pytest's built-in fixtures and other decorators are not: such a test
-becomes one that errors, saying why.
+fixtures (fixtures.py); pytest's `capsys`, `capfd`, `tmp_path` and `monkeypatch`
+(pytest_builtins.py). pytest's other built-in fixtures and other decorators are not: such a
+test becomes one that errors, saying why.
 """
 
 from __future__ import annotations
@@ -22,159 +23,15 @@ import ast
 import copy
 import functools
 import itertools
-from typing import Any
 
+from sandbox_worker.kinds import patches, pytest_builtins
 from sandbox_worker.kinds.fixtures import Fixture, Unsupported, bind, extract
+from sandbox_worker.kinds.rewrite import Rewrite, make_call
 
 PROGRAM_MODULES = frozenset({"solution", "main", "program", "submission", "answer",
                              "__solution__"})
 _FRAMEWORKS = frozenset({"unittest", "pytest"})
 MAX_PARAM_SETS = 256
-
-_BINARY = {"assertEqual": ast.Eq, "assertEquals": ast.Eq, "assertNotEqual": ast.NotEq,
-           "assertIs": ast.Is, "assertIsNot": ast.IsNot, "assertIn": ast.In,
-           "assertNotIn": ast.NotIn, "assertGreater": ast.Gt, "assertGreaterEqual": ast.GtE,
-           "assertLess": ast.Lt, "assertLessEqual": ast.LtE, "assertListEqual": ast.Eq,
-           "assertTupleEqual": ast.Eq, "assertSetEqual": ast.Eq, "assertDictEqual": ast.Eq,
-           "assertSequenceEqual": ast.Eq, "assertMultiLineEqual": ast.Eq}
-
-
-def _expr(src: str) -> ast.expr:
-    return ast.parse(src, mode="eval").body
-
-
-def _call(name: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=_expr(name), args=list(args), keywords=[])
-
-
-def _kw(call: ast.Call, name: str, pos: int) -> ast.expr | None:
-    for k in call.keywords:
-        if k.arg == name:
-            return k.value
-    return call.args[pos] if len(call.args) > pos else None
-
-
-def _raises(exc: ast.expr, body: list[ast.stmt]) -> ast.Try:
-    """try: body / except exc: pass / else: raise AssertionError."""
-    fail = ast.parse("raise AssertionError('DID NOT RAISE')").body
-    return ast.Try(body=body, handlers=[ast.ExceptHandler(type=exc, name=None,
-                                                          body=[ast.Pass()])],
-                   orelse=fail, finalbody=[])
-
-
-def _assert_for(call: ast.Call, method: str) -> ast.stmt | None:
-    """The assert statement an assert-method call means, or None for other calls."""
-    a = call.args
-    if method in _BINARY and len(a) >= 2:
-        return ast.Assert(test=ast.Compare(left=a[0], ops=[_BINARY[method]()],
-                                           comparators=[a[1]]))
-    if method in ("assertTrue", "assert_") and a:
-        return ast.Assert(test=a[0])
-    if method == "assertFalse" and a:
-        return ast.Assert(test=ast.UnaryOp(op=ast.Not(), operand=a[0]))
-    if method in ("assertIsNone", "assertIsNotNone") and a:
-        op: ast.cmpop = ast.Is() if method == "assertIsNone" else ast.IsNot()
-        return ast.Assert(test=ast.Compare(left=a[0], ops=[op],
-                                           comparators=[ast.Constant(None)]))
-    if method in ("assertIsInstance", "assertNotIsInstance") and len(a) >= 2:
-        test: ast.expr = _call("isinstance", a[0], a[1])
-        if method == "assertNotIsInstance":
-            test = ast.UnaryOp(op=ast.Not(), operand=test)
-        return ast.Assert(test=test)
-    if method in ("assertAlmostEqual", "assertNotAlmostEqual") and len(a) >= 2:
-        diff = _call("abs", ast.BinOp(left=a[0], op=ast.Sub(), right=a[1]))
-        delta = _kw(call, "delta", 3)
-        if delta is not None:
-            test = ast.Compare(left=diff, ops=[ast.LtE()], comparators=[delta])
-        else:
-            places = _kw(call, "places", 2) or ast.Constant(7)
-            test = ast.Compare(left=_call("round", diff, places), ops=[ast.Eq()],
-                               comparators=[ast.Constant(0)])
-        if method == "assertNotAlmostEqual":
-            test = ast.UnaryOp(op=ast.Not(), operand=test)
-        return ast.Assert(test=test)
-    if method == "assertCountEqual" and len(a) >= 2:
-        return ast.Assert(test=ast.Compare(
-            left=_call("collections.Counter", a[0]), ops=[ast.Eq()],
-            comparators=[_call("collections.Counter", a[1])]))
-    if method in ("assertRegex", "assertNotRegex") and len(a) >= 2:
-        test = _call("re.search", a[1], a[0])
-        if method == "assertNotRegex":
-            test = ast.UnaryOp(op=ast.Not(), operand=test)
-        return ast.Assert(test=test)
-    if method == "fail":
-        return ast.Raise(exc=_call("AssertionError", *a[:1]), cause=None)
-    return None
-
-
-def _is_raises_cm(node: ast.expr) -> ast.expr | None:
-    """The exception of `pytest.raises(E)` / `self.assertRaises(E)` used as a context."""
-    if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in (
-            "pytest.raises", "self.assertRaises", "self.assertRaisesRegex",
-            "self.assertWarns"):
-        return node.args[0]
-    return None
-
-
-class _Rewrite(ast.NodeTransformer):
-    """Assert methods, raises checks, subTest and approx, rewritten in place."""
-
-    def __init__(self, program_aliases: set[str]) -> None:
-        self.aliases = program_aliases
-
-    def visit_Expr(self, node: ast.Expr) -> Any:
-        self.generic_visit(node)
-        call = node.value
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                and ast.unparse(call.func.value) == "self":
-            method = call.func.attr
-            if method in ("assertRaises", "assertRaisesRegex") and len(call.args) >= 2:
-                fn, *args = call.args[1:] if method == "assertRaises" else call.args[2:]
-                body: list[ast.stmt] = [ast.Expr(ast.Call(func=fn, args=args,
-                                                          keywords=call.keywords))]
-                return _raises(call.args[0], body)
-            stmt = _assert_for(call, method)
-            if stmt is not None:
-                return ast.copy_location(stmt, node)
-        return node
-
-    def visit_With(self, node: ast.With) -> Any:
-        self.generic_visit(node)
-        if len(node.items) == 1:
-            ctx = node.items[0].context_expr
-            exc = _is_raises_cm(ctx)
-            if exc is not None:
-                return _raises(exc, node.body)
-            if isinstance(ctx, ast.Call) and ast.unparse(ctx.func) == "self.subTest":
-                return node.body
-        return node
-
-    def visit_Call(self, node: ast.Call) -> Any:
-        self.generic_visit(node)
-        if ast.unparse(node.func) == "pytest.approx" and node.args:
-            return node  # handled where it is compared (visit_Compare)
-        return node
-
-    def visit_Compare(self, node: ast.Compare) -> Any:
-        self.generic_visit(node)
-        if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq | ast.NotEq):
-            right = node.comparators[0]
-            if isinstance(right, ast.Call) and ast.unparse(right.func) == "pytest.approx":
-                rel = _kw(right, "rel", 1) or ast.Constant(1e-6)
-                abs_ = _kw(right, "abs", 2) or ast.Constant(1e-12)
-                close = ast.Call(func=_expr("math.isclose"), args=[node.left, right.args[0]],
-                                 keywords=[ast.keyword("rel_tol", rel),
-                                           ast.keyword("abs_tol", abs_)])
-                return close if isinstance(node.ops[0], ast.Eq) else \
-                    ast.UnaryOp(op=ast.Not(), operand=close)
-        return node
-
-    def visit_Attribute(self, node: ast.Attribute) -> Any:
-        self.generic_visit(node)
-        if isinstance(node.value, ast.Name) and node.value.id in self.aliases:
-            return ast.copy_location(ast.Name(id=node.attr, ctx=node.ctx), node)
-        return node
-
 
 def _prefix(tree: ast.Module) -> tuple[list[ast.stmt], set[str], dict[str, Fixture]]:
     """The module's set-up statements (imports of the program and of the frameworks dropped,
@@ -188,14 +45,26 @@ def _prefix(tree: ast.Module) -> tuple[list[ast.stmt], set[str], dict[str, Fixtu
             keep.append(found[0])
             fixtures[found[1].name] = found[1]
             continue
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "unittest":
+            stmt = ast.ImportFrom(module="unittest", names=[a for a in stmt.names
+                                                            if a.name == "mock"], level=0)
+        if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.names and (
+                stmt.module == "unittest.mock" or stmt.module == "unittest"):
+            keep.append(stmt)  # mock's patchers (patches.py); nothing else of the framework
+            continue
         if isinstance(stmt, ast.ImportFrom) and stmt.module and (
                 stmt.module.split(".")[0] in PROGRAM_MODULES | _FRAMEWORKS):
             continue  # the program's names are its globals already
         if isinstance(stmt, ast.Import):
-            names = [a for a in stmt.names if a.name.split(".")[0] not in _FRAMEWORKS]
+            names = [a for a in stmt.names if a.name.split(".")[0] not in _FRAMEWORKS
+                     or a.name == "unittest.mock"]
             for a in names:
                 if a.name in PROGRAM_MODULES:
                     aliases.add(a.asname or a.name)
+                    # `solution.f` is spelled `f`; a bare `solution` (monkeypatch.setattr's
+                    # target, hasattr) is the program's module
+                    keep += ast.parse(f"{a.asname or a.name} = "
+                                      "__import__('sys').modules['__solution__']").body
             names = [a for a in names if a.name not in PROGRAM_MODULES]
             if names:
                 keep.append(ast.Import(names=names))
@@ -218,13 +87,13 @@ def _is_test_case(stmt: ast.stmt) -> bool:
 
 
 def _failing(why: str) -> list[ast.stmt]:
-    return [ast.Raise(exc=_call("RuntimeError", ast.Constant(why)), cause=None)]
+    return [ast.Raise(exc=make_call("RuntimeError", ast.Constant(why)), cause=None)]
 
 
 def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stmt]] | None:
     """Binding statements per parameter set; None when a skip mark drops the test."""
     sets: list[list[list[ast.stmt]]] = []
-    for dec in fn.decorator_list:
+    for dec in patches.split(fn.decorator_list)[1]:
         text = ast.unparse(dec.func if isinstance(dec, ast.Call) else dec)
         if text.endswith(("mark.skip", "mark.skipif", "mark.xfail")):
             return None
@@ -250,7 +119,7 @@ def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stm
 
 
 def _pytest_tests(fn: ast.FunctionDef | ast.AsyncFunctionDef, prefix: list[ast.stmt],
-                  rw: _Rewrite, fixtures: dict[str, Fixture]
+                  rw: Rewrite, fixtures: dict[str, Fixture]
                   ) -> list[tuple[str, list[ast.stmt]]]:
     try:
         sets = _param_sets(fn)
@@ -265,17 +134,32 @@ def _pytest_tests(fn: ast.FunctionDef | ast.AsyncFunctionDef, prefix: list[ast.s
              for t in ast.walk(a.targets[0]) if isinstance(t, ast.Name)}
     n_defaults = len(fn.args.defaults)
     needed = [a.arg for a in fn.args.args[:len(fn.args.args) - n_defaults]]
+    counter = patches.Counter()
     try:
-        setup, teardown = bind(needed, fixtures, bound)
-    except Unsupported as exc:
+        start, stop, n_mocks = patches.from_decorators(patches.split(fn.decorator_list)[0],
+                                                       needed, counter)
+        setup, teardown = bind(needed[n_mocks:], fixtures, bound)
+    except (Unsupported, ValueError) as exc:
         return [(n, _failing(str(exc))) for n in names]
-    body = [rw.visit(s) for s in copy.deepcopy(fn.body)]
-    return [(n, [*prefix, *binds, *setup, *body, *teardown])
+    body = _body(fn.body, rw, counter)
+    return [(n, [*prefix, *binds, *start, *setup, *body, *teardown, *stop])
             for n, binds in zip(names, sets, strict=True)]
 
 
+def _body(stmts: list[ast.stmt], rw: Rewrite, counter: patches.Counter) -> list[ast.stmt]:
+    """A test's statements, rewritten, with top-level `with patch(...)` blocks flattened."""
+    out: list[ast.stmt] = []
+    for stmt in copy.deepcopy(stmts):
+        flat = patches.flatten_with(stmt, counter) if isinstance(stmt, ast.With) else None
+        if flat is None:
+            out.append(rw.visit(stmt))
+        else:
+            out += _body(flat, rw, counter)
+    return out
+
+
 def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
-                    rw: _Rewrite) -> list[tuple[str, list[ast.stmt]]]:
+                    rw: Rewrite) -> list[tuple[str, list[ast.stmt]]]:
     plain = rw.visit(copy.deepcopy(cls))
     plain.bases, plain.keywords = [], []
     plain.body = [s for s in plain.body if not (
@@ -288,16 +172,23 @@ def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
     out = []
     for method in cls.body:
         if isinstance(method, ast.FunctionDef) and method.name.startswith("test"):
-            if method.decorator_list:
-                text = ast.unparse(method.decorator_list[0])
+            name = f"{cls.name}.{method.name}"
+            mocks, others = patches.split(method.decorator_list)
+            if others:
+                text = ast.unparse(others[0])
                 if "skip" in text:
                     continue
-                out.append((f"{cls.name}.{method.name}", _failing(f"decorator {text} is not "
-                                                                  "supported")))
+                out.append((name, _failing(f"decorator {text} is not supported")))
                 continue
-            body = [rw.visit(s) for s in copy.deepcopy(method.body)]
-            out.append((f"{cls.name}.{method.name}",
-                        [*prefix, plain, *setup, *body, *teardown]))
+            counter = patches.Counter()
+            try:
+                start, stop, _ = patches.from_decorators(
+                    mocks, [a.arg for a in method.args.args[1:]], counter)
+            except ValueError as exc:
+                out.append((name, _failing(str(exc))))
+                continue
+            body = _body(method.body, rw, counter)
+            out.append((name, [*prefix, plain, *setup, *start, *body, *stop, *teardown]))
     return out
 
 
@@ -317,8 +208,14 @@ def convert(kind: str, source: str) -> list[tuple[str, str]]:
 def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     tree = ast.parse(source)
     prefix, aliases, fixtures = _prefix(tree)
-    rw = _Rewrite(aliases)
+    rw = Rewrite(aliases)
     prefix = [rw.visit(s) for s in prefix]
+    builtins = kind == "pytest" and pytest_builtins.asked(tree, fixtures)
+    if builtins or patches.used(tree):
+        # first: an earlier test's leftovers are undone before any set-up line runs
+        prefix[1:1] = pytest_builtins.definitions(PROGRAM_MODULES)
+    if builtins:
+        fixtures = {**pytest_builtins.BUILTINS, **fixtures}
     tests: list[tuple[str, list[ast.stmt]]] = []
     for stmt in tree.body:
         if kind == "pytest" and _is_test_fn(stmt):

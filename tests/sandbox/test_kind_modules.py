@@ -139,7 +139,7 @@ def test_yield_value(opened):
 def test_teardown_runs(opened):
     assert add(1, 1) == 2
 
-def test_builtin_fixture(tmp_path):
+def test_builtin_fixture(tmpdir):
     assert add(1, 1) == 2
 
 def test_params_fixture(many):
@@ -184,12 +184,12 @@ def test_honest_unittest_module(run_module: RunModule) -> None:
 
 
 def test_fixtures_and_unknown_decorators_error_clearly(run_module: RunModule) -> None:
-    module = ("import pytest\nfrom solution import add\n\ndef test_fix(tmp_path):\n"
+    module = ("import pytest\nfrom solution import add\n\ndef test_fix(request):\n"
               "    assert add(1, 1) == 2\n\n@pytest.fixture\ndef thing():\n    return 1\n\n"
               "@pytest.mark.timeout(3)\ndef test_deco():\n    assert add(1, 1) == 2\n")
     result = run_module(GOOD, "pytest", module)
     assert _statuses(result) == ["error", "error"]
-    assert "fixtures (tmp_path)" in (result.tests[0].error or "")
+    assert "fixtures (request)" in (result.tests[0].error or "")
 
 
 def test_module_fixtures_are_bound_before_each_test(run_module: RunModule) -> None:
@@ -208,7 +208,7 @@ def test_module_fixtures_are_bound_before_each_test(run_module: RunModule) -> No
         assert "teardown ran" in (result.tests[names.index(name)].error or ""), name
     errors = {n: t.error or "" for n, t in zip(names, result.tests, strict=True)}
     assert statuses["test_builtin_fixture"] == "error"
-    assert "fixtures (tmp_path)" in errors["test_builtin_fixture"]
+    assert "fixtures (tmpdir)" in errors["test_builtin_fixture"]
     assert statuses["test_params_fixture"] == "error"
     assert "parametrized fixture many" in errors["test_params_fixture"]
 
@@ -225,6 +225,215 @@ def test_fixture_cycles_and_async_fixtures_error_clearly(run_module: RunModule) 
     assert _statuses(result) == ["error", "error", "passed"]  # a bad fixture spoils no other test
     assert "asks for itself" in (result.tests[0].error or "")
     assert "async fixture c" in (result.tests[1].error or "")
+
+
+PRINTS = '''
+import os
+import sys
+
+def greet(name):
+    print(f"Hello, {name}!")
+
+def warn(msg):
+    print(msg, file=sys.stderr)
+
+def shout(text):
+    os.write(1, text.upper().encode() + b"\\n")
+
+def add_two_numbers():
+    a = int(input())
+    b = int(input())
+    print(a + b)
+
+def save(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+def api_key():
+    return os.environ.get("API_KEY", "")
+
+def helper(x):
+    return x
+
+def double_helper(x):
+    return helper(x) * 2
+'''
+
+# the same functions, each a little wrong
+PRINTS_WRONG = (PRINTS.replace('f"Hello, {name}!"', 'f"Hello {name}"')
+                .replace("file=sys.stderr", "file=sys.stdout")
+                .replace("text.upper()", "text").replace("a + b", "a - b")
+                .replace("f.write(text)", "f.write(text[::-1])")
+                .replace('"API_KEY", ""', '"API-KEY", ""').replace("* 2", "* 3"))
+
+BUILTIN_FIXTURES = '''
+import io
+import sys
+import pytest
+import solution
+from solution import add_two_numbers, api_key, double_helper, greet, save, shout, warn
+
+def test_capsys_out(capsys):
+    greet("Bob")
+    captured = capsys.readouterr()
+    assert captured.out == "Hello, Bob!\\n"
+    assert captured.err == ""
+
+def test_capsys_err_then_cleared(capsys):
+    warn("careful")
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "careful\\n")
+    greet("A")
+    assert capsys.readouterr().out == "Hello, A!\\n"
+
+def test_capfd_sees_os_write_in_order(capfd):
+    greet("fd")
+    shout("raw")
+    assert capfd.readouterr().out == "Hello, fd!\\nRAW\\n"
+
+def test_input(monkeypatch, capsys):
+    answers = iter(["3", "4"])
+    monkeypatch.setattr("builtins.input", lambda *a: next(answers))
+    add_two_numbers()
+    assert capsys.readouterr().out.strip() == "7"
+
+def test_stdin(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("10\\n5\\n"))
+    add_two_numbers()
+    assert capsys.readouterr().out == "15\\n"
+
+def test_fails_with_patches_in_place(monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda *a: "1")
+    monkeypatch.setenv("API_KEY", "leaked")
+    assert api_key() == "nope"
+
+def test_nothing_leaks_from_the_failed_test():
+    assert api_key() == ""
+    with pytest.raises(EOFError):
+        add_two_numbers()
+
+def test_tmp_path(tmp_path):
+    target = tmp_path / "out.txt"
+    save(str(target), "hi")
+    assert target.read_text() == "hi"
+
+def test_env(monkeypatch):
+    monkeypatch.setenv("API_KEY", "k-1")
+    assert api_key() == "k-1"
+
+def test_patch_program(monkeypatch):
+    monkeypatch.setattr(solution, "helper", lambda x: 10)
+    assert double_helper(1) == 20
+    assert solution.helper(1) == 10
+
+def test_patch_program_by_path(monkeypatch):
+    monkeypatch.setattr("solution.helper", lambda x: 5)
+    assert double_helper(1) == 10
+
+def test_program_patch_undone():
+    assert double_helper(1) == 2
+
+@pytest.fixture
+def shown(capsys):
+    def read():
+        return capsys.readouterr().out.strip()
+    return read
+
+def test_own_fixture_over_capsys(shown):
+    greet("C")
+    assert shown() == "Hello, C!"
+
+def test_unsupported_builtin(caplog):
+    assert 1 == 1
+'''
+
+
+def test_pytest_builtin_fixtures(run_module: RunModule) -> None:
+    names = [n for n, _ in modules.convert("pytest", BUILTIN_FIXTURES)]
+    result = run_module(PRINTS, "pytest", BUILTIN_FIXTURES)
+    statuses = dict(zip(names, _statuses(result), strict=True))
+    odd = {"test_fails_with_patches_in_place": "failed", "test_unsupported_builtin": "error"}
+    assert statuses == {n: odd.get(n, "passed") for n in names}, result.tests
+    error = result.tests[names.index("test_unsupported_builtin")].error or ""
+    assert "fixtures (caplog)" in error and "capsys, capfd, tmp_path, monkeypatch" in error
+    # each wrong function fails the tests that check it; the untouched ones still pass
+    wrong = dict(zip(names, _statuses(run_module(PRINTS_WRONG, "pytest", BUILTIN_FIXTURES)),
+                     strict=True))
+    assert {n for n, v in wrong.items() if v == "passed"} == {
+        "test_nothing_leaks_from_the_failed_test"}, wrong
+
+
+def test_builtin_fixtures_only_when_asked() -> None:
+    plain = dict(modules.convert("pytest", PYTEST))
+    assert not any("__fixture_reset" in src for src in plain.values())
+    # a module fixture named like a builtin replaces it
+    own = "import pytest\n@pytest.fixture\ndef capsys():\n    return 1\n" \
+          "def test_a(capsys):\n    assert capsys == 1\n"
+    (_, src), = modules.convert("pytest", own)
+    assert "__fixture_reset" not in src and "capsys = __fixture_capsys()" in src
+
+
+MOCKS = '''
+import io
+import sys
+import unittest
+from unittest import mock
+from unittest.mock import patch
+import solution
+from solution import add_two_numbers, double_helper, greet
+
+def test_with_patch():
+    with patch("builtins.input", side_effect=["3", "4"]):
+        with patch("sys.stdout", new_callable=io.StringIO) as out:
+            add_two_numbers()
+    assert out.getvalue() == "7\\n"
+
+def test_assert_inside_with():
+    with patch("builtins.input", side_effect=["3", "4"]), \\
+            mock.patch("sys.stdout", new_callable=io.StringIO) as out:
+        add_two_numbers()
+        assert out.getvalue() == "7\\n"
+
+@patch("builtins.input", side_effect=["1", "1"])
+@patch("sys.stdout", new_callable=io.StringIO)
+def test_decorators(out, fake_input):
+    add_two_numbers()
+    assert out.getvalue() == "2\\n"
+    assert fake_input.call_count == 2
+
+@patch.object(solution, "helper", return_value=7)
+def test_patch_object(helper_mock, capsys):
+    assert double_helper(0) == 14
+    greet("D")
+    assert capsys.readouterr().out == "Hello, D!\\n"
+
+def test_patch_is_stopped():
+    assert double_helper(4) == 8
+
+class TestMocks(unittest.TestCase):
+    @patch("builtins.input", side_effect=["2", "5"])
+    def test_method(self, fake_input):
+        with patch("sys.stdout", new_callable=io.StringIO) as out:
+            add_two_numbers()
+        self.assertEqual(out.getvalue(), "7\\n")
+
+    @patch("solution.helper", new=lambda x: 1)
+    def test_new_takes_no_argument(self):
+        self.assertEqual(double_helper(9), 2)
+'''
+
+
+def test_mock_patch_in_pytest_and_unittest_modules(run_module: RunModule) -> None:
+    for kind in ("pytest", "unittest"):
+        names = [n for n, _ in modules.convert(kind, MOCKS)]
+        assert names and all("raise RuntimeError" not in s for _, s in
+                             modules.convert(kind, MOCKS))
+        assert _statuses(run_module(PRINTS, kind, MOCKS)) == ["passed"] * len(names), kind
+        wrong = _statuses(run_module(PRINTS_WRONG, kind, MOCKS))
+        assert wrong == ["failed"] * len(names), (kind, wrong)
+    # the asserts inside `with patch(...)` stay top-level: judged here, not in the child
+    src = dict(modules.convert("pytest", MOCKS))["test_assert_inside_with"]
+    assert "\nassert out.getvalue() == '7\\n'" in src and "with " not in src
 
 
 HOSTILE = {
@@ -253,6 +462,16 @@ HOSTILE = {
     "patched next": "import builtins\nclass E:\n    def __eq__(self, o): return True\n"
                     "    def __getitem__(self, i): return 0\n"
                     "builtins.next = lambda *a: E()\ndef add(a, b):\n    return E()\n",
+    "fake capture": "import io, sys\nclass Buf(io.TextIOWrapper):\n"
+                    "    def getvalue(self): return ''\n"
+                    "io.TextIOWrapper = Buf\nsys.stdout = Buf(io.BytesIO())\n"
+                    "def greet(name): pass\ndef add(a, b):\n    return 0\n",
+    "patched mock": "import unittest.mock as m\nclass E:\n    def __eq__(self, o): return True\n"
+                    "    def __getattr__(self, n): return lambda *a, **k: E()\n"
+                    "class P:\n    def __init__(self, *a, **k): pass\n"
+                    "    def start(self): return E()\n    def stop(self): pass\n"
+                    "m.patch = P\nm.patch.object = P\nm._patch.start = lambda s: E()\n"
+                    "def add(a, b):\n    return E()\n",
     "patched builtins": "import builtins\nbuiltins.AssertionError = type('N', (Exception,), {})\n"
                         "builtins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
 }
@@ -260,7 +479,8 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_programs_pass_nothing(run_module: RunModule, name: str) -> None:
-    for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST), ("pytest", FIXTURES)):
+    for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST), ("pytest", FIXTURES),
+                         ("pytest", BUILTIN_FIXTURES), ("pytest", MOCKS), ("unittest", MOCKS)):
         result = run_module(HOSTILE[name], kind, module, timeout_s=3.0)
         passed = [t for t, v in zip(modules.convert(kind, module), result.tests, strict=True)
                   if v.status.value == "passed"]

@@ -1,0 +1,151 @@
+"""Assert methods, raises checks, subTest and approx in unittest / pytest test bodies, rewritten
+as plain asserts (and try/except for raises checks) that the assert path judges (modules.py)."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+_BINARY = {"assertEqual": ast.Eq, "assertEquals": ast.Eq, "assertNotEqual": ast.NotEq,
+           "assertIs": ast.Is, "assertIsNot": ast.IsNot, "assertIn": ast.In,
+           "assertNotIn": ast.NotIn, "assertGreater": ast.Gt, "assertGreaterEqual": ast.GtE,
+           "assertLess": ast.Lt, "assertLessEqual": ast.LtE, "assertListEqual": ast.Eq,
+           "assertTupleEqual": ast.Eq, "assertSetEqual": ast.Eq, "assertDictEqual": ast.Eq,
+           "assertSequenceEqual": ast.Eq, "assertMultiLineEqual": ast.Eq}
+
+
+def _expr(src: str) -> ast.expr:
+    return ast.parse(src, mode="eval").body
+
+
+def make_call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_expr(name), args=list(args), keywords=[])
+
+
+def _kw(call: ast.Call, name: str, pos: int) -> ast.expr | None:
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    return call.args[pos] if len(call.args) > pos else None
+
+
+def _raises(exc: ast.expr, body: list[ast.stmt]) -> ast.Try:
+    """try: body / except exc: pass / else: raise AssertionError."""
+    fail = ast.parse("raise AssertionError('DID NOT RAISE')").body
+    return ast.Try(body=body, handlers=[ast.ExceptHandler(type=exc, name=None,
+                                                          body=[ast.Pass()])],
+                   orelse=fail, finalbody=[])
+
+
+def _assert_for(call: ast.Call, method: str) -> ast.stmt | None:
+    """The assert statement an assert-method call means, or None for other calls."""
+    a = call.args
+    if method in _BINARY and len(a) >= 2:
+        return ast.Assert(test=ast.Compare(left=a[0], ops=[_BINARY[method]()],
+                                           comparators=[a[1]]))
+    if method in ("assertTrue", "assert_") and a:
+        return ast.Assert(test=a[0])
+    if method == "assertFalse" and a:
+        return ast.Assert(test=ast.UnaryOp(op=ast.Not(), operand=a[0]))
+    if method in ("assertIsNone", "assertIsNotNone") and a:
+        op: ast.cmpop = ast.Is() if method == "assertIsNone" else ast.IsNot()
+        return ast.Assert(test=ast.Compare(left=a[0], ops=[op],
+                                           comparators=[ast.Constant(None)]))
+    if method in ("assertIsInstance", "assertNotIsInstance") and len(a) >= 2:
+        test: ast.expr = make_call("isinstance", a[0], a[1])
+        if method == "assertNotIsInstance":
+            test = ast.UnaryOp(op=ast.Not(), operand=test)
+        return ast.Assert(test=test)
+    if method in ("assertAlmostEqual", "assertNotAlmostEqual") and len(a) >= 2:
+        diff = make_call("abs", ast.BinOp(left=a[0], op=ast.Sub(), right=a[1]))
+        delta = _kw(call, "delta", 3)
+        if delta is not None:
+            test = ast.Compare(left=diff, ops=[ast.LtE()], comparators=[delta])
+        else:
+            places = _kw(call, "places", 2) or ast.Constant(7)
+            test = ast.Compare(left=make_call("round", diff, places), ops=[ast.Eq()],
+                               comparators=[ast.Constant(0)])
+        if method == "assertNotAlmostEqual":
+            test = ast.UnaryOp(op=ast.Not(), operand=test)
+        return ast.Assert(test=test)
+    if method == "assertCountEqual" and len(a) >= 2:
+        return ast.Assert(test=ast.Compare(
+            left=make_call("collections.Counter", a[0]), ops=[ast.Eq()],
+            comparators=[make_call("collections.Counter", a[1])]))
+    if method in ("assertRegex", "assertNotRegex") and len(a) >= 2:
+        test = make_call("re.search", a[1], a[0])
+        if method == "assertNotRegex":
+            test = ast.UnaryOp(op=ast.Not(), operand=test)
+        return ast.Assert(test=test)
+    if method == "fail":
+        return ast.Raise(exc=make_call("AssertionError", *a[:1]), cause=None)
+    return None
+
+
+def _is_raises_cm(node: ast.expr) -> ast.expr | None:
+    """The exception of `pytest.raises(E)` / `self.assertRaises(E)` used as a context."""
+    if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in (
+            "pytest.raises", "self.assertRaises", "self.assertRaisesRegex",
+            "self.assertWarns"):
+        return node.args[0]
+    return None
+
+
+class Rewrite(ast.NodeTransformer):
+    """Assert methods, raises checks, subTest and approx, rewritten in place."""
+
+    def __init__(self, program_aliases: set[str]) -> None:
+        self.aliases = program_aliases
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        self.generic_visit(node)
+        call = node.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                and ast.unparse(call.func.value) == "self":
+            method = call.func.attr
+            if method in ("assertRaises", "assertRaisesRegex") and len(call.args) >= 2:
+                fn, *args = call.args[1:] if method == "assertRaises" else call.args[2:]
+                body: list[ast.stmt] = [ast.Expr(ast.Call(func=fn, args=args,
+                                                          keywords=call.keywords))]
+                return _raises(call.args[0], body)
+            stmt = _assert_for(call, method)
+            if stmt is not None:
+                return ast.copy_location(stmt, node)
+        return node
+
+    def visit_With(self, node: ast.With) -> Any:
+        self.generic_visit(node)
+        if len(node.items) == 1:
+            ctx = node.items[0].context_expr
+            exc = _is_raises_cm(ctx)
+            if exc is not None:
+                return _raises(exc, node.body)
+            if isinstance(ctx, ast.Call) and ast.unparse(ctx.func) == "self.subTest":
+                return node.body
+        return node
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        self.generic_visit(node)
+        if ast.unparse(node.func) == "pytest.approx" and node.args:
+            return node  # handled where it is compared (visit_Compare)
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> Any:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq | ast.NotEq):
+            right = node.comparators[0]
+            if isinstance(right, ast.Call) and ast.unparse(right.func) == "pytest.approx":
+                rel = _kw(right, "rel", 1) or ast.Constant(1e-6)
+                abs_ = _kw(right, "abs", 2) or ast.Constant(1e-12)
+                close = ast.Call(func=_expr("math.isclose"), args=[node.left, right.args[0]],
+                                 keywords=[ast.keyword("rel_tol", rel),
+                                           ast.keyword("abs_tol", abs_)])
+                return close if isinstance(node.ops[0], ast.Eq) else \
+                    ast.UnaryOp(op=ast.Not(), operand=close)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and node.value.id in self.aliases:
+            return ast.copy_location(ast.Name(id=node.attr, ctx=node.ctx), node)
+        return node
