@@ -13,7 +13,8 @@ becomes `__patch_k = patch(target, ...)`, `m = __patch_k.start()`, `<body>`, the
 patch is started before the test's other set-up and stopped after its body; it gives the
 test a positional argument (its first parameters, the decorator nearest the def first, as
 pytest and unittest pass them) unless it is given `new`, or is `patch.dict`. A test that
-stops early leaves the stop to the next test's reset (pytest_builtins.py).
+stops early leaves the stop to the next test's reset (pytest_builtins.py). A mock's assert
+methods become asserts over its calls (`mock_assert`), judged trusted-side.
 """
 
 from __future__ import annotations
@@ -34,8 +35,74 @@ def is_patch(node: ast.expr) -> bool:
 
 
 def used(tree: ast.Module) -> bool:
-    """True when the module calls a patcher anywhere."""
-    return any(is_patch(node) for node in ast.walk(tree) if isinstance(node, ast.Call))
+    """True when the module calls a patcher or a mock's assert method anywhere."""
+    return any(is_patch(node) or (isinstance(node.func, ast.Attribute) and
+                                  node.func.attr in MOCK_ASSERTS)
+               for node in ast.walk(tree) if isinstance(node, ast.Call))
+
+
+# A mock's assert methods would decide in the child, where a program can replace them
+# (`NonCallableMock.assert_called_once_with = lambda *a, **k: None`). They become asserts
+# over the mock's calls as plain data, `[(args, kwargs), ...]`, judged trusted-side.
+MOCK_ASSERTS = frozenset({"assert_called", "assert_called_once", "assert_not_called",
+                          "assert_called_with", "assert_called_once_with", "assert_any_call",
+                          "assert_has_calls"})
+_CALLS = f"{PREFIX}calls"  # pytest_builtins: a mock's call_args_list as (args, kwargs) pairs
+_TEMPLATES = {"assert_called": "len(C) >= 1", "assert_called_once": "len(C) == 1",
+              "assert_not_called": "C == []", "assert_called_with": "C[-1:] == [E]",
+              "assert_called_once_with": "C == [E]", "assert_any_call": "E in C"}
+
+
+def _expected(call: ast.Call) -> ast.expr:
+    """`(args, kwargs)` of a call, as the test wrote them."""
+    return ast.Tuple(elts=[ast.Tuple(elts=list(call.args), ctx=ast.Load()),
+                           ast.Dict(keys=[None if k.arg is None else ast.Constant(k.arg)
+                                          for k in call.keywords],
+                                    values=[k.value for k in call.keywords])], ctx=ast.Load())
+
+
+def _call_list(node: ast.expr) -> list[ast.expr] | None:
+    """`[call(1), mock.call(2)]` as expected pairs; None for anything else."""
+    if not isinstance(node, ast.List | ast.Tuple):
+        return None
+    out = []
+    for elt in node.elts:
+        if not (isinstance(elt, ast.Call) and ast.unparse(elt.func) in (
+                "call", "mock.call", "unittest.mock.call")):
+            return None
+        out.append(_expected(elt))
+    return out
+
+
+def mock_assert(call: ast.Call) -> ast.stmt | None:
+    """The trusted-side assert a mock assert method means, or None for other calls (and
+    for `assert_has_calls` with anything but a literal list of `call(...)`)."""
+    if not isinstance(call.func, ast.Attribute) or call.func.attr not in MOCK_ASSERTS:
+        return None
+    calls = ast.Call(func=ast.Name(id=_CALLS, ctx=ast.Load()), args=[call.func.value],
+                     keywords=[])
+    if call.func.attr == "assert_has_calls":
+        wanted = _call_list(call.args[0]) if call.args else None
+        any_order = next((k.value for k in call.keywords if k.arg == "any_order"),
+                         call.args[1] if len(call.args) > 1 else ast.Constant(False))
+        if wanted is None or not isinstance(any_order, ast.Constant):
+            return None
+        text = ("all(e in C for e in L)" if any_order.value else
+                "any(C[i:i + N] == L for i in range(len(C) - N + 1))")
+        test = ast.parse(text.replace("N", str(len(wanted))), mode="eval").body
+        names = {"C": calls, "L": ast.List(elts=wanted, ctx=ast.Load())}
+    else:
+        test = ast.parse(_TEMPLATES[call.func.attr], mode="eval").body
+        names = {"C": calls, "E": _expected(call)}
+    return ast.Assert(test=_Fill(names).visit(test))
+
+
+class _Fill(ast.NodeTransformer):
+    def __init__(self, names: dict[str, ast.expr]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.names.get(node.id, node)
 
 
 def passes_mock(call: ast.Call) -> bool:

@@ -46,6 +46,10 @@ def {PREFIX}on_reset(fn):
     sys.__dict__.setdefault("_codereward_undo", []).append(fn)
 
 
+def {PREFIX}calls(mock):
+    return [(tuple(c.args), dict(c.kwargs)) for c in mock.call_args_list]
+
+
 def {PREFIX}undo(fn):
     import sys
     undo = sys.__dict__.setdefault("_codereward_undo", [])

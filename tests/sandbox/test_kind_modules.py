@@ -378,9 +378,23 @@ import io
 import sys
 import unittest
 from unittest import mock
-from unittest.mock import patch
+from unittest.mock import MagicMock, call, patch
 import solution
 from solution import add_two_numbers, double_helper, greet
+
+def test_mock_asserts():
+    with patch("builtins.print") as fake_print:
+        greet("E")
+    fake_print.assert_called_once_with("Hello, E!")
+    fake_print.assert_any_call("Hello, E!")
+
+def test_mock_call_list():
+    fake = MagicMock(side_effect=["1", "2"])
+    with patch("builtins.input", fake), patch("sys.stdout", new_callable=io.StringIO) as out:
+        add_two_numbers()
+    fake.assert_has_calls([call(), call()])
+    fake.assert_called()
+    assert out.getvalue() == "3\\n"
 
 def test_with_patch():
     with patch("builtins.input", side_effect=["3", "4"]):
@@ -472,6 +486,11 @@ HOSTILE = {
                     "    def start(self): return E()\n    def stop(self): pass\n"
                     "m.patch = P\nm.patch.object = P\nm._patch.start = lambda s: E()\n"
                     "def add(a, b):\n    return E()\n",
+    "patched mock asserts": "import unittest.mock as m\nfor name in dir(m.NonCallableMock):\n"
+                            "    if name.startswith('assert_'):\n"
+                            "        setattr(m.NonCallableMock, name, lambda *a, **k: None)\n"
+                            "def greet(name): pass\ndef add_two_numbers(): pass\n"
+                            "def add(a, b):\n    return 0\n",
     "patched builtins": "import builtins\nbuiltins.AssertionError = type('N', (Exception,), {})\n"
                         "builtins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
 }
