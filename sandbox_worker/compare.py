@@ -323,6 +323,25 @@ def _trusted_value(planner: _Planner, node: ast.expr) -> Any:
     return const.value
 
 
+def _library_assert(stmt: ast.stmt, planner: _Planner) -> ast.stmt:
+    """`np.testing.assert_allclose(f(x), y)` as `assert <it> is None`: run as a statement in
+    the child, a program could have replaced it with a no-op; as an assert it is judged in a
+    clean child, where its AssertionError fails the test (broker.Refuted)."""
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+        return stmt
+    root = func = stmt.value.func
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if isinstance(func, ast.Name) and " import " in planner.imports.get(func.id, ""):
+        last = planner.imports[func.id].split(" import ")[1].split(" as ")[0]  # its real name
+    if not (isinstance(root, ast.Name) and last.startswith("assert")
+            and planner.trusted(root.id)):
+        return stmt
+    return ast.copy_location(ast.Assert(test=ast.Compare(
+        left=stmt.value, ops=[ast.Is()], comparators=[ast.Constant(None)])), stmt)
+
+
 # source that may bind a name (=, :=, op=, for, import, def, ...): only then are the tree's
 # assigned names collected and check()/loops flattened (both walk the whole tree)
 _MAY_BIND = re.compile(r"(?<![=!<>])=(?!=)|<<=|>>=|\b(?:for|del|import|def|class|as|with|except"
@@ -346,6 +365,7 @@ def make_plan(test: str, names: Names | frozenset[str] = Names()) -> Plan:
             planner = _Planner(_assigned_names(flat), names)
         steps: list[tuple[str, Any]] = []
         for stmt in flat.body:
+            stmt = _library_assert(stmt, planner)
             if isinstance(stmt, ast.Assert):
                 try:
                     steps.append(("assert", planner.plan(stmt.test)))

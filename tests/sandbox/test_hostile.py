@@ -247,6 +247,26 @@ def test_product_of_two_program_values_runs_in_the_child(run: Callable[..., JobR
     assert "<int of 10000001 bits> == 1" in (result.tests[0].error or ""), result
 
 
+NUMPY_ASSERTS = ["np.testing.assert_array_equal(arange(3), np.array([0, 1, 2]))",
+                 "import numpy\nnumpy.testing.assert_allclose(arange(2) / 3, [0.0, 1 / 3])",
+                 "from numpy.testing import assert_array_equal as same\nsame(arange(1), [0])"]
+
+
+def test_numpy_assert_functions_are_judged_in_a_clean_child(run: Callable[..., JobResult]
+                                                             ) -> None:
+    # a statement in the child, `np.testing.assert_array_equal(...)` passed every program
+    # that replaced it with a no-op; as a trusted skeleton its AssertionError fails the test
+    honest = "import numpy as np\ndef arange(n):\n    return np.arange(n)\n"
+    assert [t.status for t in run(honest, NUMPY_ASSERTS).tests] == [TS.PASSED] * 3
+    wrong = honest.replace("np.arange(n)", "np.arange(n) + 1")
+    assert [t.status for t in run(wrong, NUMPY_ASSERTS).tests] == [TS.FAILED] * 3
+    patched = ("import numpy as np\nimport numpy.testing as t\n"
+               "for name in dir(t):\n    if name.startswith('assert'):\n"
+               "        setattr(t, name, lambda *a, **k: None)\n"
+               "def arange(n):\n    return np.arange(n) + 1\n")
+    assert run(patched, NUMPY_ASSERTS).passed == 0
+
+
 @pytest.mark.xfail(strict=True, reason="known weak path: statements the trusted side cannot "
                    "flatten (while loops, try blocks, helpers) run in the child and a program "
                    "that walks the interpreter's frames can answer for them")
