@@ -129,7 +129,7 @@ def load_engine(opts: LoadOptions, backend: str) -> Engine:
 def _int8_servable(opts: LoadOptions, meta: dict[str, object]) -> bool:
     """Whether the int8 engine serves this likelihood checkpoint: DTYPE=int8 insists on it
     (a clear error where it cannot), DTYPE=auto takes it where measured as accurate as fp32."""
-    from service.scoring.engines.ct2_likelihood import INT8_DIR, has_int8, int8_measured_ok
+    from service.scoring.engines.ct2_likelihood import INT8_DIR, has_int8, int8_refusal
 
     explicit = opts.dtype == "int8"
     problem = ("it runs on CPU only" if opts.device != "cpu"
@@ -142,10 +142,10 @@ def _int8_servable(opts: LoadOptions, meta: dict[str, object]) -> bool:
         raise RuntimeError(f"model {opts.name!r}: DTYPE=int8 cannot be served: {problem}")
     if problem:
         return False
-    if explicit or int8_measured_ok(meta):
+    why = "" if explicit else int8_refusal(meta)
+    if not why:
         return True
-    log.info("int8 conversion not served: its validation pair accuracy is more than 0.5 "
-             "points below fp32's", extra={"model": opts.name})
+    log.info("int8 conversion not served: %s", why, extra={"model": opts.name})
     return False
 
 

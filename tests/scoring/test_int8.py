@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ from service.config import Settings
 from service.metrics import Metrics
 from service.scoring.chat import ItemEncoder, as_messages
 from service.scoring.engines.base import Encoded
-from service.scoring.engines.ct2_likelihood import Ct2LikelihoodEngine, int8_measured_ok
+from service.scoring.engines.ct2_likelihood import (
+    Ct2LikelihoodEngine,
+    cpu_fingerprint,
+    int8_refusal,
+)
 from service.scoring.engines.likelihood import LikelihoodEngine
 from service.scoring.models import build_registry, load_engine
 from tests.scoring.conftest import load_options
@@ -61,15 +66,21 @@ def int8_dir(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return ck
 
 
-def test_smoothquant_rescales_the_weights_but_keeps_the_outputs(smollm2_dir: Path) -> None:
+def fp32_model(path: Path) -> tuple[Any, Any, list[int], torch.Tensor]:
+    """(tokenizer, fp32 model, one item's ids, its logits) of the checkpoint at `path`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(smollm2_dir), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir), dtype=torch.float32,
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
                                                  local_files_only=True).eval()
     ids = encode_item(tok, QUESTION, RIGHT, 512)[0]
     with torch.no_grad():
-        before = model(torch.tensor([ids])).logits
+        logits = model(torch.tensor([ids])).logits
+    return tok, model, ids, logits
+
+
+def test_smoothquant_rescales_the_weights_but_keeps_the_outputs(smollm2_dir: Path) -> None:
+    tok, model, ids, before = fp32_model(smollm2_dir)
     norm_before = model.model.layers[0].input_layernorm.weight.detach().clone()
     calib = [encode_item(tok, q, p, 512)[0] for q, p in int8.calibration_items(set(), 4)]
     divisors = smoothquant.smooth(model, calibration.collect(model, calib, moments=False).absmax)
@@ -102,14 +113,7 @@ def q_proj_peak_ratio(model: Any, ids: list[int]) -> float:
 
 
 def test_rotation_keeps_the_outputs_and_spreads_the_outliers(smollm2_dir: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(smollm2_dir), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir), dtype=torch.float32,
-                                                 local_files_only=True).eval()
-    ids = encode_item(tok, QUESTION, RIGHT, 512)[0]
-    with torch.no_grad():
-        before = model(torch.tensor([ids])).logits
+    _, model, ids, before = fp32_model(smollm2_dir)
     peak_before = q_proj_peak_ratio(model, ids)
     embeddings = model.model.embed_tokens.weight.detach().clone()
     rotation.rotate(model)
@@ -166,7 +170,10 @@ def test_int8_engine_scores_close_to_fp32_torch(int8_dir: Path) -> None:
              Encoded([ref.pad_id + 7]),  # one token: scored against itself
              Encoded([11, 12, 13], score_from=9)]  # past the end: the last token only
     got, want = ct2.run(ct2.prepare(items)), ref.run(ref.prepare(items))
-    assert got == pytest.approx(want, abs=0.1, rel=0.02)  # nats; the last item is at -21
+    # nats (the last item is at -21). A token or span off by one moves a mean by nats; the
+    # rounding of this 8-item calibration moves it by < 0.1 where the CPU has AVX-512, and by
+    # up to 0.3 through oneDNN's AVX2 int8 kernels (measured: BENCHMARKS.md §6)
+    assert got == pytest.approx(want, abs=0.4, rel=0.02)
     assert got[0] > got[1]
     assert (ct2.info.backend, ct2.info.dtype, ct2.info.reward) == ("ctranslate2", "int8",
                                                                    "mean_logprob")
@@ -185,18 +192,35 @@ def test_int8_engine_scores_items_longer_than_ctranslate2s_default_cut(int8_dir:
     assert got == pytest.approx(want, abs=0.1, rel=0.02)
 
 
-def with_int8_accuracy(src: Path, dst: Path, acc: float) -> Path:
+def with_int8_accuracy(src: Path, dst: Path, acc: float, **fields: Any) -> Path:
     entry = json.loads((src / METADATA).read_text())["int8"]
     return linked_copy(src, dst, {"int8": {**entry, "val_pair_accuracy": acc,
-                                           "fp32_val_pair_accuracy": 0.86}})
+                                           "fp32_val_pair_accuracy": 0.86, **fields}})
+
+
+def test_int8_accuracy_holds_only_for_the_cpu_it_was_measured_on(int8_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    # the conversion records this host's int8-relevant CPU features; another set of them
+    # (other kernels, other rounding) or an entry from before the field existed is refused
+    meta = json.loads((int8_dir / METADATA).read_text())
+    assert meta["int8"]["cpu"] == cpu_fingerprint() == int8.cpu_fingerprint()
+    assert cpu_fingerprint().split()[0] == platform.machine()
+    assert int8_refusal(meta, cpu=meta["int8"]["cpu"]) == ""
+    other = "x86_64 GenuineIntel avx avx2 fma avx512f avx512bw avx512vl avx512_vnni amx_int8"
+    assert "measured on another kind of CPU" in int8_refusal(meta, cpu=other)
+    old = with_int8_accuracy(int8_dir, tmp_path / "old", 0.86, cpu=None)
+    assert "another kind of CPU (None" in int8_refusal(json.loads((old / METADATA).read_text()))
+    auto = {"dtype": "auto", "int8": True, "max_length_tokens": 256}
+    assert isinstance(load_engine(load_options("o", old, **auto), "torch"), LikelihoodEngine)
 
 
 def test_auto_serves_int8_only_where_measured_as_accurate(int8_dir: Path,
                                                           tmp_path: Path) -> None:
     good = with_int8_accuracy(int8_dir, tmp_path / "good", 0.857)
     bad = with_int8_accuracy(int8_dir, tmp_path / "bad", 0.842)
-    assert int8_measured_ok(json.loads((good / METADATA).read_text()))
-    assert not int8_measured_ok(json.loads((bad / METADATA).read_text()))
+    assert int8_refusal(json.loads((good / METADATA).read_text())) == ""
+    assert "more than 0.5 points below fp32's (0.860)" in int8_refusal(
+        json.loads((bad / METADATA).read_text()))
     auto = {"dtype": "auto", "int8": True, "max_length_tokens": 256}
     assert isinstance(load_engine(load_options("g", good, **auto), "torch"),
                       Ct2LikelihoodEngine)

@@ -7,9 +7,12 @@ calibration pass (calibration.py), scores the
 checkpoint's validation pairs (val_pairs.jsonl) with it and records the result under `"int8"`
 in codereward.json, next to fp32's accuracy. The service's `DTYPE=auto` serves the conversion
 on CPU only where that accuracy is within 0.5 points of fp32's; `DTYPE=int8` serves it
-wherever it exists (service/scoring/engines/ct2_likelihood.py). The default build does not run
-this step: on the default model int8 lands 1.0 point below fp32 (BENCHMARKS.md §6), so auto
-would not serve it, and the step takes about 4 minutes.
+wherever it exists (service/scoring/engines/ct2_likelihood.py). The entry records the CPU
+features it was measured with (`cpu_fingerprint`): CTranslate2's int8 kernels, and so the
+scores, differ between AVX2, AVX-512 and VNNI, and auto serves the conversion only on a CPU
+like the one that measured it. The default build does not run this step: on the default model
+int8 landed 1.0 point below fp32 on an AVX-512 CPU and 0.3 above on an AVX2 one (BENCHMARKS.md
+§6), and the step takes 4 to 6 minutes.
 """
 
 from __future__ import annotations
@@ -123,9 +126,28 @@ def measure(checkpoint: Path, val_pairs: Sequence[dict[str, Any]], fp32_accuracy
             "rotation": {"seed": rotation.SEED},
             "smoothquant": {"alpha": smoothquant.ALPHA, "calibration_items": len(cal)},
             "gptq": {"block": gptq.BLOCK, "damp": gptq.DAMP, "calibration_items": len(cal)},
-            "val_pair_accuracy": right / max(1, len(val_pairs)),
+            "val_pair_accuracy": right / max(1, len(val_pairs)), "cpu": cpu_fingerprint(),
             "fp32_val_pair_accuracy": fp32_accuracy, "val_pairs": len(val_pairs),
             "parameters": _parameters(checkpoint), "build_s": round(time.monotonic() - t, 1)}
+
+
+# CPU features that pick CTranslate2's and oneDNN's int8 kernels: the scores measured here hold
+# for CPUs with the same set. The checkpoint format: the service compares this fingerprint
+# with its own host's (service/scoring/engines/ct2_likelihood.py) before auto serves int8.
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def cpu_fingerprint() -> str:
+    """`machine vendor flag...` of this host, e.g. `x86_64 AuthenticAMD avx avx2 fma`."""
+    import platform
+
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return " ".join([platform.machine(), fields.get("vendor_id", ""),
+                     *(f for f in _ISA_FLAGS if f in flags)])
 
 
 def _parameters(checkpoint: Path) -> int:

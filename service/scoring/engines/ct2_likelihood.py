@@ -5,14 +5,16 @@ measured by training/models/int8.py, rotated, SmoothQuant-rescaled and GPTQ-roun
 `INT8_DIR` inside the checkpoint, described under `"int8"` in codereward.json with its
 validation pair accuracy next to fp32's). Its log-probabilities differ from fp32's by about a
 hundredth of a nat, enough to flip near-tied pairs, so `DTYPE=auto` serves it only where the
-checkpoint records a pair accuracy within `INT8_MAX_DROP` of fp32's; `DTYPE=int8` serves it
-wherever it exists. Speed against the torch engine: BENCHMARKS.md §6. It has no prefix
-sharing: CTranslate2 keeps no KV cache between calls. Imported lazily (`ctranslate2` is in the
-service extra).
+checkpoint records a pair accuracy within `INT8_MAX_DROP` of fp32's, measured on a CPU with the
+same int8-relevant instruction sets as this one (`cpu_fingerprint`: the kernels CTranslate2
+picks round differently); `DTYPE=int8` serves it wherever it exists. Speed against the torch
+engine: BENCHMARKS.md §6. It has no prefix sharing: CTranslate2 keeps no KV cache between
+calls. Imported lazily (`ctranslate2` is in the service extra).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -32,15 +34,45 @@ INT8_DIR = "ctranslate2-int8"
 INT8_MAX_DROP = 0.005  # pair accuracy int8 may lose against fp32 and still be chosen by auto
 
 
-def int8_measured_ok(meta: dict[str, Any]) -> bool:
-    """True when the checkpoint's int8 conversion was measured within INT8_MAX_DROP of fp32."""
+# CPU features that pick CTranslate2's and oneDNN's int8 kernels, whose rounding differs: the
+# int8 scores, and so the recorded accuracy, hold for one such set (BENCHMARKS.md §6). The
+# checkpoint format: training/models/int8.py records the same fingerprint.
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def cpu_fingerprint() -> str:
+    """`machine vendor flag...` of this host, e.g. `x86_64 AuthenticAMD avx avx2 fma`."""
+    import platform
+
+    vendor, flags = "", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "vendor_id":
+                vendor = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+                break
+    return " ".join([platform.machine(), vendor, *(f for f in _ISA_FLAGS if f in flags)])
+
+
+def int8_refusal(meta: dict[str, Any], cpu: str | None = None) -> str:
+    """Why auto may not serve the checkpoint's int8 conversion on this CPU (`cpu`, default
+    this host's fingerprint); "" when it was measured within INT8_MAX_DROP of fp32 here."""
     int8 = meta.get("int8")
     if not isinstance(int8, dict):
-        return False
+        return "it carries no measured int8 entry"
     acc, ref = int8.get("val_pair_accuracy"), int8.get("fp32_val_pair_accuracy")
     if not isinstance(acc, int | float) or not isinstance(ref, int | float):
-        return False
-    return float(acc) >= float(ref) - INT8_MAX_DROP
+        return "its int8 entry has no validation pair accuracy"
+    if float(acc) < float(ref) - INT8_MAX_DROP:
+        return (f"its validation pair accuracy ({float(acc):.3f}) is more than "
+                f"{100 * INT8_MAX_DROP:.1f} points below fp32's ({float(ref):.3f})")
+    measured, here = int8.get("cpu"), cpu or cpu_fingerprint()
+    if measured != here:
+        return f"it was measured on another kind of CPU ({measured!r}, this one: {here!r})"
+    return ""
 
 
 def has_int8(path: Path) -> bool:
