@@ -27,10 +27,11 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import json
 import re
 from typing import Any
 
-from sandbox_worker import unroll
+from sandbox_worker import unroll, values
 from sandbox_worker.names import (
     BUILTIN_NAMES,
     TRUSTED_MODULES,
@@ -60,6 +61,7 @@ __all__ = ["Applied", "Const", "Fetch", "Hole", "Names", "Node", "Op", "Plan", "
 
 _SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 HOLE_HOOK = "__codereward_hole__"  # how a Skeleton's source asks for its k-th hole
+OBJOP_HOOK = "__codereward_objop__"  # harness._objop: `(v * 2).x` inside a program part
 # builtins whose result on a program-defined object comes from that object's methods
 DISPATCH = frozenset({"abs", "round", "len", "sorted", "set", "frozenset", "list", "tuple",
                       "dict", "sum", "min", "max", "all", "any", "bool", "int", "float", "str",
@@ -149,16 +151,19 @@ class _Planner:
         also an operator whose operands are all program parts (`V(1) + V(2)`, `-v`,
         `a < b`): on program objects only their own `__add__`/`__lt__` can say, and no test
         value reaches them (README "What a test may trust")."""
+        chained = False
         while True:
             if self._programs_own(node):
                 return True
             if isinstance(node, ast.Call):
-                node = node.func
+                node, chained = node.func, True
             elif isinstance(node, ast.Attribute | ast.Subscript):
-                node = node.value
+                node, chained = node.value, True
             elif isinstance(node, ast.UnaryOp) and isinstance(node.op, _OBJECT_UNARY):
-                node = node.operand
+                node, chained = node.operand, True
             elif isinstance(node, ast.BinOp):
+                if chained and self._mixed(node, scope) is not None:
+                    return True  # `(v * 2).x`: the operator runs guarded (OBJOP_HOOK)
                 return self.rooted(node.left, scope) and self.rooted(node.right, scope)
             elif (isinstance(node, ast.Compare) and len(node.ops) == 1
                   and isinstance(node.ops[0], _OBJECT_ORDER)):
@@ -169,11 +174,56 @@ class _Planner:
             else:
                 return False
 
+    def _mixed(self, node: ast.BinOp, scope: frozenset[str]
+               ) -> tuple[ast.expr, ast.expr, Const | None, str] | None:
+        """(program part, test side, its value, side of the test side) of `v * 2` / `2 * v`:
+        the value is computed here, or None where the test side reads comprehension variables
+        (`v * k`), whose plain values the child gets with the request; None for any other
+        operator."""
+        for part, other, side in ((node.left, node.right, "r"), (node.right, node.left, "l")):
+            if not self.rooted(part, scope):
+                continue
+            names = {n.id for n in ast.walk(other) if isinstance(n, ast.Name)}
+            if names & scope:
+                if names <= scope and not any(isinstance(n, ast.Call) for n in ast.walk(other)):
+                    return part, other, None, side  # plain values and operators only
+                continue
+            if not self.depends(other):
+                const = self._constant(other)
+                if isinstance(const, Const):
+                    return part, other, const, side
+        return None
+
+    def hole(self, node: ast.expr, scope: frozenset[str] = frozenset(),
+             params: tuple[str, ...] = ()) -> Hole:
+        """The program part `node` as a hole; each operator in it between a program part
+        and a test value becomes OBJOP_HOOK(op, side, part, value), the value sent as data:
+        the child applies the operator itself only to a program object (harness._objop)."""
+        consts: dict[str, Any] = {}
+
+        class Guard(ast.NodeTransformer):
+            def visit_BinOp(inner, op_node: ast.BinOp) -> ast.AST:
+                found = self._mixed(op_node, scope)
+                if found is None or not (self.rooted(op_node.left, scope) or
+                                         self.rooted(op_node.right, scope)):
+                    return inner.generic_visit(op_node)
+                part, other, const, side = found
+                if const is not None:
+                    name = f"__codereward_c{len(consts)}"
+                    consts[name] = values.encode(const.value)
+                    other = ast.Name(name, ast.Load())
+                return ast.Call(ast.Name(OBJOP_HOOK, ast.Load()), [
+                    ast.Constant(type(op_node.op).__name__), ast.Constant(side),
+                    inner.visit(part), other], [])
+
+        src = ast.unparse(ast.fix_missing_locations(Guard().visit(copy.deepcopy(node))))
+        return Hole(src, params=params, consts=json.dumps(consts) if consts else "")
+
     def plan(self, node: ast.expr) -> Node:
         if not self.depends(node):
             return self._constant(node)
         if self.rooted(node):
-            return Hole(ast.unparse(node))
+            return self.hole(node)
         rule = self._operator(node)
         if rule is None:
             raise _NeedsSkeleton
@@ -199,7 +249,9 @@ class _Planner:
         if isinstance(node, ast.UnaryOp):
             return Op("unary", (p(node.operand),), type(node.op))
         if isinstance(node, ast.BinOp):
-            return Op("bin", (p(node.left), p(node.right)), type(node.op))
+            left, right = p(node.left), p(node.right)
+            return _object_operator(type(node.op), left, right) or \
+                Op("bin", (left, right), type(node.op))
         if isinstance(node, ast.IfExp):
             return Op("if", (p(node.test), p(node.body), p(node.orelse)))
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
@@ -256,6 +308,22 @@ class _Planner:
                         tuple(imports))
 
 
+def _object_operator(op: type[ast.operator], left: Node, right: Node) -> Node | None:
+    """`v * 2`, `1 - v`: a program part and a test value. If the part's value is a program
+    object, only its own `__mul__`/`__rsub__` can say, so the child applies the operator,
+    as it would `v.scale(2)`; on plain data (numbers, lists) it is computed here."""
+    for hole, other, side in ((left, right, "r"), (right, left, "l")):
+        if (isinstance(hole, Hole) and isinstance(other, Const) and not hole.clean
+                and not hole.params and not hole.dispatch and not hole.consts):
+            try:
+                operand = json.dumps(values.encode(other.value))
+            except (TypeError, ValueError, RecursionError):
+                return None
+            dispatched = Hole(hole.src, dispatch=f"op:{op.__name__}:{side}", operand=operand)
+            return Op("objop", (dispatched, other), (op, side))
+    return None
+
+
 class _ToSkeleton(ast.NodeTransformer):
     """Replaces each maximal program part by `HOLE_HOOK(k, {free test variables})`."""
 
@@ -266,7 +334,7 @@ class _ToSkeleton(ast.NodeTransformer):
         if isinstance(node, ast.expr) and self.planner.rooted(node, self.scope):
             params = tuple(sorted({n.id for n in ast.walk(node)
                                    if isinstance(n, ast.Name)} & self.scope))
-            self.holes.append(Hole(ast.unparse(node), params=params))
+            self.holes.append(self.planner.hole(node, self.scope, params))
             env = ast.Dict([ast.Constant(p) for p in params],
                            [ast.Name(p, ast.Load()) for p in params])
             call = ast.Call(ast.Name(HOLE_HOOK, ast.Load()),

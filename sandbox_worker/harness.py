@@ -8,6 +8,7 @@ Every request carries a fresh nonce, so nothing written before a request can ans
 from __future__ import annotations
 
 import builtins
+import operator
 import sys
 import types
 from collections.abc import Iterable
@@ -127,6 +128,7 @@ def _observer(rfd: int, wfd: int) -> Any:
 
 
 hole_hook = "__codereward_hole__"  # compare.HOLE_HOOK
+objop_hook = "__codereward_objop__"  # compare.OBJOP_HOOK
 
 
 class HoleRaised(BaseException):
@@ -165,6 +167,47 @@ def _objecty(enc: Any) -> bool:
     return enc[0] in ("l", "t", "s", "f") and any(_objecty(e) for e in enc[1:])
 
 
+# operators as they were before any program ran (a program may patch the operator module)
+_OPERATORS = {name: getattr(operator, fn) for name, fn in (
+    ("Add", "add"), ("Sub", "sub"), ("Mult", "mul"), ("Div", "truediv"),
+    ("FloorDiv", "floordiv"), ("Mod", "mod"), ("Pow", "pow"), ("MatMult", "matmul"),
+    ("LShift", "lshift"), ("RShift", "rshift"), ("BitAnd", "and_"), ("BitOr", "or_"),
+    ("BitXor", "xor"))}
+
+
+def _applied(name: str, value: Any, operand: Any) -> Any:
+    """A dispatch on a program object: the builtin `name` (`len`), or `op:Mult:r`, the
+    operator with the test's value `operand` on the right (`v * 2`) or left (`2 * v`)."""
+    if not name.startswith("op:"):
+        return _CLEAN_BUILTINS[name](value)
+    _, op, side = name.split(":")
+    return _objop(op, side, value, values.decode(operand))
+
+
+def _program_object(enc: Any) -> bool:
+    return isinstance(enc, list) and len(enc) > 1 and enc[0] == "o" and enc[1] != "numpy.ndarray"
+
+
+def _objop(op: str, side: str, value: Any, other: Any) -> Any:
+    """`value OP other` (side "r") or `other OP value` ("l"), `other` the test's value. A
+    program object's own operator decides, and it must answer with a program object: a
+    plain answer (`A() - 4.0` giving 0) would let it decide `abs(f(x) - y) < 1e-9` after
+    seeing the expected y. Anything else is first reduced to its plain items (values.py),
+    so a subclass of a builtin lies with no `__mul__` of its own."""
+    enc = values.encode(value)
+    if not _program_object(enc):
+        value = values.decode(enc)
+        fn = _OPERATORS[op]
+        return fn(other, value) if side == "l" else fn(value, other)
+    fn = _OPERATORS[op]
+    out = fn(other, value) if side == "l" else fn(value, other)
+    if not _program_object(values.encode(out)):
+        raise TypeError(f"operator {op} of a program object with a test value gave "
+                        f"{type(out).__name__}, not a program object: not used, since the "
+                        "object saw the test value (maybe the expected answer)")
+    return out
+
+
 def _scope(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     if req.get("hook"):  # a skeleton, in a child that never loaded a program
         scope: dict[str, Any] = {"__builtins__": dict(_CLEAN_BUILTINS),
@@ -176,8 +219,9 @@ def _scope(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> d
         return {"__builtins__": dict(_CLEAN_BUILTINS)}
     scope = local if req.get("ns") == "l" else glb
     env = req.get("env")
-    if env:  # a skeleton's comprehension variables, as plain values
-        scope = {**scope, **{str(k): values.decode(v) for k, v in env.items()}}
+    if env:  # a skeleton's comprehension variables and guarded operators' test values
+        scope = {**scope, **{str(k): values.decode(v) for k, v in env.items()},
+                 objop_hook: _objop}
     return scope
 
 
@@ -195,8 +239,8 @@ def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> 
         encoded = values.encode(value)
         name = req.get("d")
         if name and _objecty(encoded):  # `len(obj)`: the object's own __len__ decides
-            return {"n": nonce, "ok": True, "d": 1,
-                    "v": values.encode(_CLEAN_BUILTINS[str(name)](value))}
+            return {"n": nonce, "ok": True, "d": 1, "v": values.encode(_applied(
+                str(name), value, req.get("c")))}
         return {"n": nonce, "ok": True, "v": encoded}
     except BaseException as exc:
         return {"n": nonce, "ok": False, "x": type(exc).__name__[:80], "e": describe(exc)}

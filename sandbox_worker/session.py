@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import math
 import os
@@ -204,8 +205,12 @@ def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
 
     def ask(hole: compare.Hole, env: dict[str, Any]) -> Any:
         msg = {"op": "eval", "src": hole.src, "clean": hole.clean, "ns": ns, "t": index}
+        if hole.consts:  # the test values its guarded operators read (compare.OBJOP_HOOK)
+            env = {**env, **json.loads(hole.consts)}
         if hole.dispatch:
             msg["d"] = hole.dispatch
+        if hole.operand:
+            msg["c"] = json.loads(hole.operand)
         answer = child.request({**msg, "env": env} if env else msg, deadline)
         if not answer.get("ok"):
             raise ChildRaised(_cut(answer.get("x")), _cut(answer.get("e")))
@@ -274,7 +279,9 @@ class _Batch:
         self.nonces = [[secrets.token_hex(8) for _ in holes] for holes in self.per_test]
         self.msg = {"op": "batch", "items": [
             {"op": "eval", "src": h.src, "ns": "g", "t": first + k, "n": n,
-             **({"d": h.dispatch} if h.dispatch else {})}
+             **({"d": h.dispatch} if h.dispatch else {}),
+             **({"env": json.loads(h.consts)} if h.consts else {}),
+             **({"c": json.loads(h.operand)} if h.operand else {})}
             for k, holes in enumerate(self.per_test)
             for h, n in zip(holes, self.nonces[k], strict=True)]}
 

@@ -29,7 +29,11 @@ class Hole:
     src: str
     clean: bool = False
     params: tuple[str, ...] = ()
-    dispatch: str = ""  # a DISPATCH builtin the child applies when the value is an object
+    dispatch: str = ""  # a DISPATCH builtin the child applies when the value is an object,
+    # or `op:<ast operator>:<l|r>`: that operator with the test value `operand` (its JSON
+    # encoding) on the left or right, applied in the child when the value is an object
+    operand: str = ""
+    consts: str = ""  # JSON {name: encoded test value} the src reads (OBJOP_HOOK operands)
 
 
 class Applied:
@@ -133,6 +137,12 @@ def evaluate(node: Node, fetch: Fetch) -> Any:
     if kind == "dispatch":  # a builtin on plain data here; on a program object, in its child
         value = ev(args[1])
         return value.value if isinstance(value, Applied) else args[0].value(value)
+    if kind == "objop":  # `v * 2`: on plain data here; on a program object, in its child
+        value, other = ev(args[0]), ev(args[1])
+        if isinstance(value, Applied):
+            return value.value
+        op, side = node.extra
+        return safe_binop(op, other, value) if side == "l" else safe_binop(op, value, other)
     if kind == "call":
         fn = ev(args[0])
         vals = [ev(a) for a in args[1:]]

@@ -52,6 +52,11 @@ class V:  # operators of its own: only its methods can say what V(1) + V(2) is
         return self.x < o.x
     def __abs__(self):
         return abs(self.x)
+    def __mul__(self, k):  # a scalar: the test's own value reaches V's method, as in Python
+        return V(self.x * k)
+    __rmul__ = __mul__
+    def __rsub__(self, k):
+        return V(k - self.x)
 class Solution:
     def twoSum(self, nums, target):
         seen = {}
@@ -78,6 +83,9 @@ HONEST_TESTS = [
     "assert V(1) < V(2)", "assert not V(2) < V(1)", "assert -V(1) == V(-1)",
     "assert abs(V(3) - V(5)) == 2", "a = V(2)\nb = V(5)\nassert (b - a).x == 3",
     "assert f(1)[0] + f(2)[1] == 4",
+    "assert V(2) * 3 == V(6)", "assert (3 * V(2)).x == 6", "assert (10 - V(4)).x == 6",
+    "v = V(4)\nassert (v * 0.5).x == 2.0", "assert all((V(k) * 2).x == 2 * k for k in range(3))",
+    "assert [(V(1) * k).x for k in [1, 2]] == [1, 2]", "assert -(V(1) * 2) == V(-2)",
 ]
 
 
@@ -126,6 +134,14 @@ LIARS = {
                      "    __add__ = __sub__ = __mul__ = __radd__ = __rsub__ = __neg__ = _any\n"
                      "    __abs__ = lambda self: 0\n    __lt__ = __gt__ = lambda self, o: True\n"
                      "def f(x):\n    return O()\n",
+    # operators that answer a plain 0 after seeing the test's value: `f(1) - 5 == 0`
+    "number_answers": "class A:\n    def _zero(self, *a): return 0\n"
+                      "    __sub__ = __rsub__ = __mul__ = __rmul__ = __add__ = _zero\n"
+                      "    real = x = 4\ndef f(x):\n    return A()\n",
+    # a float whose operators lie: reduced to the float first, its operators take no part
+    "float_liar": "class F(float):\n    def _any(self, *a): return 3.14\n"
+                  "    __sub__ = __rsub__ = __mul__ = __rmul__ = __add__ = _any\n"
+                  "    real = 4\ndef f(x):\n    return F(9.0)\n",
     "raising_repr": "class R:\n    def __repr__(self): raise RuntimeError('no')\n"
                     "    __str__ = __repr__\ndef f(x):\n    return R()\n",
 }
@@ -139,6 +155,8 @@ LIAR_TESTS = [
     "assert abs(f(1) - 3.14) < 1e-6", "assert f(1) - 5 == 0", "assert f(1) + 1 == [1, 2, 3]",
     "assert f(1) < 3", "assert 3 > f(1)", "assert -f(1) == -3", "assert f(1) + f(2) == 3",
     "assert abs(f(1) - f(2)) == 1",
+    "assert (f(1) * 2).x == 4", "assert (2 * f(1)).real == 4", "assert f(1) * 2 == [1, 2, 3]",
+    "assert [(f(1) * k).real for k in [1, 2]] == [4, 4]", "assert (f(1) - 3.14).real == 0",
 ]
 
 
