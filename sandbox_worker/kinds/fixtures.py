@@ -6,8 +6,8 @@ it (or every test, for `autouse=True`) gets `name = <fixture>(its own fixtures..
 body, dependencies first. A `yield` fixture's value is its first yield; the code after it runs
 after the test's body, in reverse order, as unittest's tearDown does here. `name=` renames a
 fixture; `scope=` changes nothing, since every test runs on its own. pytest's own capsys,
-capfd, tmp_path and monkeypatch are pytest_builtins.py's. Not supported (the test errors,
-saying why): pytest's other built-in fixtures (tmpdir, caplog, request, ...), fixtures of a
+capfd, caplog, tmp_path and monkeypatch are pytest_builtins.py's. Not supported (the test
+errors, saying why): pytest's other built-in fixtures (tmpdir, request, ...), fixtures of a
 conftest.py, `params=`, async fixtures, and fixtures that ask for themselves.
 """
 
@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PREFIX = "__fixture_"
-SUPPORTED = ("capsys", "capfd", "tmp_path", "monkeypatch")  # pytest_builtins.py writes them
+# pytest's own fixtures that pytest_builtins.py writes out
+SUPPORTED = ("capsys", "capfd", "caplog", "tmp_path", "monkeypatch")
 
 
 class Unsupported(ValueError):

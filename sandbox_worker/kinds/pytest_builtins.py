@@ -7,10 +7,7 @@ set-up lines and bound like the module's own fixtures (fixtures.py). They follow
 documented behaviour for the parts listed below; other methods raise AttributeError, so such a
 test errors instead of passing by accident.
 
-- `capsys`: `sys.stdout` / `sys.stderr` swapped for text buffers (with `.buffer` for bytes);
-  `readouterr()` returns `(out, err)` with `.out` / `.err` and clears them; `disabled()`.
-- `capfd`: file descriptors 1 and 2 redirected to temporary files (output of `os.write`,
-  C code and child processes too); same `readouterr()`.
+- `capsys`, `capfd`, `caplog`: capture_fixtures.py.
 - `tmp_path`: a fresh directory, a `pathlib.Path`.
 - `monkeypatch`: `setattr` (object or dotted-path target), `delattr`, `setitem`, `delitem`,
   `setenv`, `delenv`, `syspath_prepend`, `chdir`, `context()`, `undo()`.
@@ -27,6 +24,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from sandbox_worker.kinds.capture_fixtures import CAPTURE_HELPERS, CAPTURES
 from sandbox_worker.kinds.fixtures import PREFIX, SUPPORTED, Fixture
 
 # the module that holds the test's undo stack: `sys` outlives each test's namespace
@@ -58,116 +56,8 @@ def {PREFIX}undo(fn):
     fn()
 '''
 
-_CAPTURE = f'''
-def {PREFIX}capture_result():
-    import collections
-    return collections.namedtuple("CaptureResult", ["out", "err"])
-'''
-
 _SOURCES = {
-    "capsys": f'''
-def {PREFIX}capsys():
-    import contextlib, io, sys
-    result = {PREFIX}capture_result()
-
-    class CaptureIO(io.TextIOWrapper):
-        def __init__(self):
-            super().__init__(io.BytesIO(), encoding="UTF-8", newline="", write_through=True)
-
-        def getvalue(self):
-            return self.buffer.getvalue().decode("UTF-8")
-
-    class CaptureFixture:
-        def __init__(self):
-            self._saved = (sys.stdout, sys.stderr)
-            self._files = (CaptureIO(), CaptureIO())
-            self._resume()
-
-        def _resume(self):
-            sys.stdout, sys.stderr = self._files
-
-        def _suspend(self):
-            sys.stdout, sys.stderr = self._saved
-
-        def readouterr(self):
-            out = [f.getvalue() for f in self._files]
-            for f in self._files:
-                f.seek(0)
-                f.truncate()
-            return result(*out)
-
-        @contextlib.contextmanager
-        def disabled(self):
-            self._suspend()
-            try:
-                yield
-            finally:
-                self._resume()
-
-    capture = CaptureFixture()
-    {PREFIX}on_reset(capture._suspend)
-    yield capture
-    {PREFIX}undo(capture._suspend)
-''',
-    "capfd": f'''
-def {PREFIX}capfd():
-    import contextlib, io, os, sys, tempfile
-    result = {PREFIX}capture_result()
-
-    def writer(fd):  # writes reach the descriptor at once, in order with os.write's
-        return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="UTF-8",
-                                newline="", write_through=True)
-
-    class CaptureFixture:
-        def __init__(self):
-            self._files = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
-            self._saved = (os.dup(1), os.dup(2))
-            self._streams = (sys.stdout, sys.stderr)
-            self._writers = (writer(1), writer(2))
-            self._resume()
-
-        def _flush(self):
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
-
-        def _resume(self):
-            self._flush()
-            for fd, f in zip((1, 2), self._files):
-                os.dup2(f.fileno(), fd)
-            sys.stdout, sys.stderr = self._writers
-
-        def _suspend(self):
-            self._flush()
-            for fd, saved in zip((1, 2), self._saved):
-                os.dup2(saved, fd)
-            sys.stdout, sys.stderr = self._streams
-
-        def readouterr(self):
-            self._flush()
-            out = []
-            for f in self._files:
-                f.seek(0)
-                out.append(f.read().decode("UTF-8", "replace"))
-                f.seek(0)
-                f.truncate()
-            return result(*out)
-
-        @contextlib.contextmanager
-        def disabled(self):
-            self._suspend()
-            try:
-                yield
-            finally:
-                self._resume()
-
-    capture = CaptureFixture()
-    {PREFIX}on_reset(capture._suspend)
-    yield capture
-    {PREFIX}undo(capture._suspend)
-''',
+    **CAPTURES,
     "tmp_path": f'''
 def {PREFIX}tmp_path():
     import pathlib, shutil, tempfile
@@ -310,4 +200,4 @@ def definitions(program_names: Iterable[str]) -> list[ast.stmt]:
     return [*names, *_PARSED, *ast.parse(f"{PREFIX}reset()").body]
 
 
-_PARSED = ast.parse(_RESET + _CAPTURE + "".join(_SOURCES.values())).body
+_PARSED = ast.parse(_RESET + CAPTURE_HELPERS + "".join(_SOURCES.values())).body

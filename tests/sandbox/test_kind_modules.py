@@ -228,8 +228,13 @@ def test_fixture_cycles_and_async_fixtures_error_clearly(run_module: RunModule) 
 
 
 PRINTS = '''
+import logging
 import os
 import sys
+
+def log_work(n):
+    logging.getLogger("work").info("did %d", n)
+    logging.warning("careful")
 
 def greet(name):
     print(f"Hello, {name}!")
@@ -264,14 +269,16 @@ PRINTS_WRONG = (PRINTS.replace('f"Hello, {name}!"', 'f"Hello {name}"')
                 .replace("file=sys.stderr", "file=sys.stdout")
                 .replace("text.upper()", "text").replace("a + b", "a - b")
                 .replace("f.write(text)", "f.write(text[::-1])")
-                .replace('"API_KEY", ""', '"API-KEY", ""').replace("* 2", "* 3"))
+                .replace('"API_KEY", ""', '"API-KEY", ""').replace("* 2", "* 3")
+                .replace('"did %d", n', '"did %d", n + 1'))
 
 BUILTIN_FIXTURES = '''
 import io
+import logging
 import sys
 import pytest
 import solution
-from solution import add_two_numbers, api_key, double_helper, greet, save, shout, warn
+from solution import add_two_numbers, api_key, double_helper, greet, log_work, save, shout, warn
 
 def test_capsys_out(capsys):
     greet("Bob")
@@ -343,7 +350,18 @@ def test_own_fixture_over_capsys(shown):
     greet("C")
     assert shown() == "Hello, C!"
 
-def test_unsupported_builtin(caplog):
+def test_caplog(caplog):
+    with caplog.at_level(logging.INFO):
+        log_work(3)
+    assert "did 3" in caplog.text
+    assert caplog.record_tuples[0] == ("work", 20, "did 3")
+    assert caplog.messages == ["did 3", "careful"]
+
+def test_caplog_set_level_is_undone(caplog):
+    log_work(4)
+    assert caplog.messages == ["careful"]
+
+def test_unsupported_builtin(request):
     assert 1 == 1
 '''
 
@@ -355,12 +373,12 @@ def test_pytest_builtin_fixtures(run_module: RunModule) -> None:
     odd = {"test_fails_with_patches_in_place": "failed", "test_unsupported_builtin": "error"}
     assert statuses == {n: odd.get(n, "passed") for n in names}, result.tests
     error = result.tests[names.index("test_unsupported_builtin")].error or ""
-    assert "fixtures (caplog)" in error and "capsys, capfd, tmp_path, monkeypatch" in error
+    assert "fixtures (request)" in error and "capsys, capfd, caplog, tmp_path, monkeypatch" in error
     # each wrong function fails the tests that check it; the untouched ones still pass
     wrong = dict(zip(names, _statuses(run_module(PRINTS_WRONG, "pytest", BUILTIN_FIXTURES)),
                      strict=True))
     assert {n for n, v in wrong.items() if v == "passed"} == {
-        "test_nothing_leaks_from_the_failed_test"}, wrong
+        "test_nothing_leaks_from_the_failed_test", "test_caplog_set_level_is_undone"}, wrong
 
 
 def test_builtin_fixtures_only_when_asked() -> None:
