@@ -14,16 +14,41 @@ from __future__ import annotations
 from sandbox_worker.kinds.fixtures import PREFIX
 
 CAPTURE_HELPERS = f'''
-def {PREFIX}capture_result():
-    import collections
-    return collections.namedtuple("CaptureResult", ["out", "err"])
+class {PREFIX}Capture:
+    # what capsys and capfd share: readouterr() returns and clears, disabled() suspends
+    def readouterr(self):
+        import collections
+        result = collections.namedtuple("CaptureResult", ["out", "err"])
+        out = []
+        for f in self._files:
+            out.append(self._read(f))
+            f.seek(0)
+            f.truncate()
+        return result(*out)
+
+    def disabled(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def suspended():
+            self._suspend()
+            try:
+                yield
+            finally:
+                self._resume()
+        return suspended()
+
+
+def {PREFIX}captured(capture):
+    {PREFIX}on_reset(capture._suspend)
+    yield capture
+    {PREFIX}undo(capture._suspend)
 '''
 
 CAPTURES = {
     "capsys": f'''
 def {PREFIX}capsys():
-    import contextlib, io, sys
-    result = {PREFIX}capture_result()
+    import io, sys
 
     class CaptureIO(io.TextIOWrapper):
         def __init__(self):
@@ -32,7 +57,7 @@ def {PREFIX}capsys():
         def getvalue(self):
             return self.buffer.getvalue().decode("UTF-8")
 
-    class CaptureFixture:
+    class CaptureFixture({PREFIX}Capture):
         def __init__(self):
             self._saved = (sys.stdout, sys.stderr)
             self._files = (CaptureIO(), CaptureIO())
@@ -44,36 +69,20 @@ def {PREFIX}capsys():
         def _suspend(self):
             sys.stdout, sys.stderr = self._saved
 
-        def readouterr(self):
-            out = [f.getvalue() for f in self._files]
-            for f in self._files:
-                f.seek(0)
-                f.truncate()
-            return result(*out)
+        def _read(self, f):
+            return f.getvalue()
 
-        @contextlib.contextmanager
-        def disabled(self):
-            self._suspend()
-            try:
-                yield
-            finally:
-                self._resume()
-
-    capture = CaptureFixture()
-    {PREFIX}on_reset(capture._suspend)
-    yield capture
-    {PREFIX}undo(capture._suspend)
+    yield from {PREFIX}captured(CaptureFixture())
 ''',
     "capfd": f'''
 def {PREFIX}capfd():
-    import contextlib, io, os, sys, tempfile
-    result = {PREFIX}capture_result()
+    import io, os, sys, tempfile
 
     def writer(fd):  # writes reach the descriptor at once, in order with os.write's
         return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="UTF-8",
                                 newline="", write_through=True)
 
-    class CaptureFixture:
+    class CaptureFixture({PREFIX}Capture):
         def __init__(self):
             self._files = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
             self._saved = (os.dup(1), os.dup(2))
@@ -100,28 +109,12 @@ def {PREFIX}capfd():
                 os.dup2(saved, fd)
             sys.stdout, sys.stderr = self._streams
 
-        def readouterr(self):
+        def _read(self, f):
             self._flush()
-            out = []
-            for f in self._files:
-                f.seek(0)
-                out.append(f.read().decode("UTF-8", "replace"))
-                f.seek(0)
-                f.truncate()
-            return result(*out)
+            f.seek(0)
+            return f.read().decode("UTF-8", "replace")
 
-        @contextlib.contextmanager
-        def disabled(self):
-            self._suspend()
-            try:
-                yield
-            finally:
-                self._resume()
-
-    capture = CaptureFixture()
-    {PREFIX}on_reset(capture._suspend)
-    yield capture
-    {PREFIX}undo(capture._suspend)
+    yield from {PREFIX}captured(CaptureFixture())
 ''',
     "caplog": f'''
 def {PREFIX}caplog():
