@@ -31,12 +31,25 @@ def _kw(call: ast.Call, name: str, pos: int) -> ast.expr | None:
     return call.args[pos] if len(call.args) > pos else None
 
 
-def _raises(exc: ast.expr, body: list[ast.stmt]) -> ast.Try:
-    """try: body / except exc: pass / else: raise AssertionError."""
+_RAISED = "__codereward_raised"  # what a raises check caught, when the test names nothing
+
+
+def _raises(exc: ast.expr, body: list[ast.stmt], target: ast.expr | None = None,
+            match: ast.expr | None = None) -> list[ast.stmt]:
+    """try: body / except exc: bind it / else: raise AssertionError; then, for
+    `match=` / assertRaisesRegex, a top-level assert (judged trusted-side) that the
+    message matches. `as excinfo` / `as cm` get `.value`, `.type` and `.exception`."""
+    name = target.id if isinstance(target, ast.Name) else _RAISED
     fail = ast.parse("raise AssertionError('DID NOT RAISE')").body
-    return ast.Try(body=body, handlers=[ast.ExceptHandler(type=exc, name=None,
-                                                          body=[ast.Pass()])],
-                   orelse=fail, finalbody=[])
+    bind = ast.parse(f"{name} = __import__('types').SimpleNamespace(value={_RAISED}_e, "
+                     f"type=type({_RAISED}_e), exception={_RAISED}_e)\n"
+                     f"{_RAISED}_message = str({_RAISED}_e)").body
+    out: list[ast.stmt] = [ast.Try(body=body, handlers=[ast.ExceptHandler(
+        type=exc, name=f"{_RAISED}_e", body=bind)], orelse=fail, finalbody=[])]
+    if match is not None:
+        out.append(ast.Assert(test=make_call("re.search", match, ast.Name(
+            id=f"{_RAISED}_message", ctx=ast.Load()))))
+    return out
 
 
 def _assert_for(call: ast.Call, method: str) -> ast.stmt | None:
@@ -84,12 +97,16 @@ def _assert_for(call: ast.Call, method: str) -> ast.stmt | None:
     return None
 
 
-def _is_raises_cm(node: ast.expr) -> ast.expr | None:
-    """The exception of `pytest.raises(E)` / `self.assertRaises(E)` used as a context."""
-    if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in (
-            "pytest.raises", "self.assertRaises", "self.assertRaisesRegex",
-            "self.assertWarns"):
-        return node.args[0]
+def _is_raises_cm(node: ast.expr) -> tuple[ast.expr, ast.expr | None] | None:
+    """(exception, message pattern or None) of `pytest.raises(E, match=...)` /
+    `self.assertRaises(E)` / `self.assertRaisesRegex(E, pattern)` used as a context."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = ast.unparse(node.func)
+    if func in ("pytest.raises", "self.assertRaises", "self.assertWarns"):
+        return node.args[0], _kw(node, "match", 99) if func == "pytest.raises" else None
+    if func == "self.assertRaisesRegex":
+        return node.args[0], _kw(node, "expected_regex", 1)
     return None
 
 
@@ -113,7 +130,8 @@ class Rewrite(ast.NodeTransformer):
                 fn, *args = call.args[1:] if method == "assertRaises" else call.args[2:]
                 body: list[ast.stmt] = [ast.Expr(ast.Call(func=fn, args=args,
                                                           keywords=call.keywords))]
-                return _raises(call.args[0], body)
+                return _raises(call.args[0], body,
+                               match=call.args[1] if method == "assertRaisesRegex" else None)
             stmt = _assert_for(call, method)
             if stmt is not None:
                 return ast.copy_location(stmt, node)
@@ -123,9 +141,9 @@ class Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if len(node.items) == 1:
             ctx = node.items[0].context_expr
-            exc = _is_raises_cm(ctx)
-            if exc is not None:
-                return _raises(exc, node.body)
+            found = _is_raises_cm(ctx)
+            if found is not None:
+                return _raises(found[0], node.body, node.items[0].optional_vars, found[1])
             if isinstance(ctx, ast.Call) and ast.unparse(ctx.func) == "self.subTest":
                 return node.body
         return node

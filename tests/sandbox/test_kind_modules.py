@@ -468,6 +468,46 @@ def test_mock_patch_in_pytest_and_unittest_modules(run_module: RunModule) -> Non
     assert "\nassert out.getvalue() == '7\\n'" in src and "with " not in src
 
 
+RAISES = '''
+import unittest
+import pytest
+from solution import parse
+
+def test_match():
+    with pytest.raises(ValueError, match=r"negative: -\\d"):
+        parse(-1)
+
+def test_excinfo():
+    with pytest.raises(ValueError) as excinfo:
+        parse(-2)
+    assert str(excinfo.value) == "negative: -2"
+
+class TestRaises(unittest.TestCase):
+    def test_regex_context(self):
+        with self.assertRaisesRegex(ValueError, "negative"):
+            parse(-3)
+
+    def test_regex_call(self):
+        self.assertRaisesRegex(ValueError, "^negative", parse, -4)
+
+    def test_cm_exception(self):
+        with self.assertRaises(ValueError) as cm:
+            parse(-5)
+        self.assertIn("-5", str(cm.exception))
+'''
+PARSE = "def parse(x):\n    if x < 0:\n        raise ValueError(f'negative: {x}')\n    return x\n"
+
+
+def test_raises_checks_read_the_message(run_module: RunModule) -> None:
+    # match= / assertRaisesRegex patterns are checked (before, any message passed), and
+    # `as excinfo` / `as cm` give the exception, judged trusted-side like any value
+    wrong = PARSE.replace("negative: {x}", "bad value")
+    for kind in ("pytest", "unittest"):
+        n = len(modules.convert(kind, RAISES))
+        assert _statuses(run_module(PARSE, kind, RAISES)) == ["passed"] * n, kind
+        assert _statuses(run_module(wrong, kind, RAISES)) == ["failed"] * n, kind
+
+
 HOSTILE = {
     "patched unittest": "import unittest\nfor m in dir(unittest.TestCase):\n"
                         "    if m.startswith('assert'):\n"
