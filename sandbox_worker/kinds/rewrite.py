@@ -52,6 +52,48 @@ def _raises(exc: ast.expr, body: list[ast.stmt], target: ast.expr | None = None,
     return out
 
 
+_WARNED = "__codereward_warned"  # messages of the warnings a warns check wanted
+
+
+def _is_warns_cm(node: ast.expr) -> tuple[ast.expr, ast.expr | None] | None:
+    """(warning class, message pattern or None) of `pytest.warns(W, match=...)` /
+    `self.assertWarns(W)` / `self.assertWarnsRegex(W, pattern)` used as a context."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = ast.unparse(node.func)
+    if func == "pytest.warns":
+        return node.args[0], _kw(node, "match", 99)
+    if func == "self.assertWarns":
+        return node.args[0], None
+    if func == "self.assertWarnsRegex":
+        return node.args[0], _kw(node, "expected_regex", 1)
+    return None
+
+
+def _warns(category: ast.expr, body: list[ast.stmt], target: ast.expr | None,
+           match: ast.expr | None) -> list[ast.stmt]:
+    """The body under warnings.catch_warnings(record=True), then top-level asserts (judged
+    trusted-side) that a warning of `category` came, with a message `match` finds."""
+    head = ast.parse(f"with __import__('warnings').catch_warnings(record=True) as {_WARNED}_all:"
+                     "\n    __import__('warnings').simplefilter('always')").body[0]
+    assert isinstance(head, ast.With)
+    head.body += body
+    if isinstance(target, ast.Name):  # `as record`: the recorded warnings
+        head.body.insert(0, ast.Assign(targets=[target], value=ast.Name(
+            id=f"{_WARNED}_all", ctx=ast.Load()), lineno=0))
+    pick = ast.parse(f"{_WARNED} = [str(w.message) for w in {_WARNED}_all "
+                     f"if issubclass(w.category, C)]").body[0]
+    assert isinstance(pick, ast.Assign) and isinstance(pick.value, ast.ListComp)
+    pick.value.generators[0].ifs[0].args[1] = category  # type: ignore[attr-defined]
+    out: list[ast.stmt] = [head, pick, ast.parse(
+        f"assert {_WARNED}, 'DID NOT WARN'").body[0]]
+    if match is not None:
+        test = ast.parse(f"any(re.search(P, m) for m in {_WARNED})", mode="eval").body
+        test.args[0].elt.args[0] = match  # type: ignore[attr-defined]
+        out.append(ast.Assert(test=test))
+    return out
+
+
 def _assert_for(call: ast.Call, method: str) -> ast.stmt | None:
     """The assert statement an assert-method call means, or None for other calls."""
     a = call.args
@@ -103,11 +145,31 @@ def _is_raises_cm(node: ast.expr) -> tuple[ast.expr, ast.expr | None] | None:
     if not (isinstance(node, ast.Call) and node.args):
         return None
     func = ast.unparse(node.func)
-    if func in ("pytest.raises", "self.assertRaises", "self.assertWarns"):
+    if func in ("pytest.raises", "self.assertRaises"):
         return node.args[0], _kw(node, "match", 99) if func == "pytest.raises" else None
     if func == "self.assertRaisesRegex":
         return node.args[0], _kw(node, "expected_regex", 1)
     return None
+
+
+def _approx(got: ast.expr, want: ast.expr, rel: ast.expr, abs_: ast.expr) -> ast.expr:
+    """`got == pytest.approx(want)`: math.isclose, element by element for a literal list or
+    tuple (the program's value read once; a length that differs fails)."""
+    def close(a: ast.expr, b: ast.expr) -> ast.expr:
+        return ast.Call(func=_expr("math.isclose"), args=[a, b], keywords=[
+            ast.keyword("rel_tol", rel), ast.keyword("abs_tol", abs_)])
+    if not isinstance(want, ast.List | ast.Tuple) or any(
+            isinstance(e, ast.Starred) for e in want.elts):
+        return close(got, want)
+    a, b = ast.Name(id="__approx_a", ctx=ast.Load()), ast.Name(id="__approx_b", ctx=ast.Load())
+    each = ast.BoolOp(op=ast.And(), values=[
+        _expr("__approx_a is not None"), _expr("__approx_b is not None"), close(a, b)])
+    pairs = ast.ListComp(elt=each, generators=[ast.comprehension(
+        target=ast.Tuple(elts=[ast.Name(id="__approx_a", ctx=ast.Store()),
+                               ast.Name(id="__approx_b", ctx=ast.Store())], ctx=ast.Store()),
+        iter=make_call("itertools.zip_longest", got, want), ifs=[], is_async=0)])
+    return ast.Compare(left=pairs, ops=[ast.Eq()], comparators=[
+        ast.List(elts=[ast.Constant(True)] * len(want.elts), ctx=ast.Load())])
 
 
 class Rewrite(ast.NodeTransformer):
@@ -144,6 +206,9 @@ class Rewrite(ast.NodeTransformer):
             found = _is_raises_cm(ctx)
             if found is not None:
                 return _raises(found[0], node.body, node.items[0].optional_vars, found[1])
+            warns = _is_warns_cm(ctx)
+            if warns is not None:
+                return _warns(warns[0], node.body, node.items[0].optional_vars, warns[1])
             if isinstance(ctx, ast.Call) and ast.unparse(ctx.func) == "self.subTest":
                 return node.body
         return node
@@ -161,9 +226,7 @@ class Rewrite(ast.NodeTransformer):
             if isinstance(right, ast.Call) and ast.unparse(right.func) == "pytest.approx":
                 rel = _kw(right, "rel", 1) or ast.Constant(1e-6)
                 abs_ = _kw(right, "abs", 2) or ast.Constant(1e-12)
-                close = ast.Call(func=_expr("math.isclose"), args=[node.left, right.args[0]],
-                                 keywords=[ast.keyword("rel_tol", rel),
-                                           ast.keyword("abs_tol", abs_)])
+                close = _approx(node.left, right.args[0], rel, abs_)
                 return close if isinstance(node.ops[0], ast.Eq) else \
                     ast.UnaryOp(op=ast.Not(), operand=close)
         return node

@@ -508,6 +508,51 @@ def test_raises_checks_read_the_message(run_module: RunModule) -> None:
         assert _statuses(run_module(wrong, kind, RAISES)) == ["failed"] * n, kind
 
 
+WARNS_APPROX = '''
+import unittest
+import pytest
+from solution import halves, old
+
+def test_warns():
+    with pytest.warns(DeprecationWarning, match="use new"):
+        assert old(1) == 2
+
+def test_warns_record():
+    with pytest.warns(DeprecationWarning) as record:
+        old(1)
+    assert len(record) == 1
+
+def test_approx_list():
+    assert halves(3) == pytest.approx([0.5, 1.0, 1.5])
+
+def test_approx_tuple_rel():
+    assert tuple(halves(2)) == pytest.approx((0.5, 1.0001), rel=1e-3)
+
+class TestWarns(unittest.TestCase):
+    def test_assert_warns(self):
+        with self.assertWarns(DeprecationWarning):
+            old(2)
+
+    def test_assert_warns_regex(self):
+        with self.assertWarnsRegex(DeprecationWarning, "new"):
+            old(3)
+'''
+WARNS = ("import warnings\ndef old(x):\n    warnings.warn('use new()', DeprecationWarning)\n"
+         "    return x + 1\ndef halves(n):\n    return [i * 0.5 for i in range(1, n + 1)]\n")
+
+
+def test_warns_checks_and_approx_of_sequences(run_module: RunModule) -> None:
+    # before: a warns check was run as a raises check (an honest warning failed it) and
+    # pytest.approx of a list was math.isclose of two lists (an error for every program)
+    wrong = WARNS.replace("DeprecationWarning", "UserWarning").replace("i * 0.5", "i * 0.6")
+    for kind in ("pytest", "unittest"):
+        n = len(modules.convert(kind, WARNS_APPROX))
+        assert _statuses(run_module(WARNS, kind, WARNS_APPROX)) == ["passed"] * n, kind
+        assert _statuses(run_module(wrong, kind, WARNS_APPROX)) == ["failed"] * n, kind
+    longer = WARNS.replace("range(1, n + 1)", "range(1, n + 2)")
+    assert "passed" not in _statuses(run_module(longer, "pytest", WARNS_APPROX))[2:]
+
+
 HOSTILE = {
     "patched unittest": "import unittest\nfor m in dir(unittest.TestCase):\n"
                         "    if m.startswith('assert'):\n"
