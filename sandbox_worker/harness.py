@@ -30,7 +30,8 @@ _REAL_IMPORT = builtins.__import__
 # top-level names: a program can still patch a Python module's internals or classes; such
 # statements are the weak path, see README "What a test may trust".)
 _SNAPSHOT = ("math", "cmath", "operator", "itertools", "functools", "collections", "re",
-             "string", "heapq", "bisect", "statistics", "fractions", "decimal", "copy")
+             "string", "heapq", "bisect", "statistics", "fractions", "decimal", "copy",
+             "warnings")
 
 
 def _copies() -> dict[str, types.ModuleType]:

@@ -74,6 +74,8 @@ def _warns(category: ast.expr, body: list[ast.stmt], target: ast.expr | None,
            match: ast.expr | None) -> list[ast.stmt]:
     """The body under warnings.catch_warnings(record=True), then top-level asserts (judged
     trusted-side) that a warning of `category` came, with a message `match` finds."""
+    # `__import__` in test statements gives a copy of `warnings` taken before the program
+    # loaded (harness._SNAPSHOT): a program that replaced warnings.catch_warnings is not used
     head = ast.parse(f"with __import__('warnings').catch_warnings(record=True) as {_WARNED}_all:"
                      "\n    __import__('warnings').simplefilter('always')").body[0]
     assert isinstance(head, ast.With)

@@ -594,6 +594,10 @@ HOSTILE = {
                             "        setattr(m.NonCallableMock, name, lambda *a, **k: None)\n"
                             "def greet(name): pass\ndef add_two_numbers(): pass\n"
                             "def add(a, b):\n    return 0\n",
+    "fake warnings": "import warnings, contextlib\nclass W:\n    category = DeprecationWarning\n"
+                     "    message = 'use new()'\n@contextlib.contextmanager\n"
+                     "def fake(*a, **k):\n    yield [W()]\nwarnings.catch_warnings = fake\n"
+                     "def old(x):\n    return x + 1\ndef add(a, b):\n    return 0\n",
     "patched builtins": "import builtins\nbuiltins.AssertionError = type('N', (Exception,), {})\n"
                         "builtins.isinstance = lambda *a: True\ndef add(a, b):\n    return 0\n",
 }
@@ -602,7 +606,8 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_programs_pass_nothing(run_module: RunModule, name: str) -> None:
     for kind, module in (("pytest", PYTEST), ("unittest", UNITTEST), ("pytest", FIXTURES),
-                         ("pytest", BUILTIN_FIXTURES), ("pytest", MOCKS), ("unittest", MOCKS)):
+                         ("pytest", BUILTIN_FIXTURES), ("pytest", MOCKS), ("unittest", MOCKS),
+                         ("pytest", WARNS_APPROX)):
         result = run_module(HOSTILE[name], kind, module, timeout_s=3.0)
         passed = [t for t, v in zip(modules.convert(kind, module), result.tests, strict=True)
                   if v.status.value == "passed"]
