@@ -8,6 +8,7 @@ Every request carries a fresh nonce, so nothing written before a request can ans
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 import sys
 import types
@@ -209,6 +210,13 @@ def _objop(op: str, side: str, value: Any, other: Any) -> Any:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(src: str, mode: str) -> types.CodeType:
+    """Test statements and holes, compiled once per child: a module's set-up lines (its
+    fixtures, the builtin ones) come again before each of its tests."""
+    return compile(src, "<test>", mode)
+
+
 def _scope(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     if req.get("hook"):  # a skeleton, in a child that never loaded a program
         scope: dict[str, Any] = {"__builtins__": dict(_CLEAN_BUILTINS),
@@ -233,9 +241,9 @@ def _answer(req: dict[str, Any], glb: dict[str, Any], local: dict[str, Any]) -> 
         if req["op"] == "exec":
             scope[compare_hook] = _observer(rfd_wfd[0], rfd_wfd[1])
             scope["__builtins__"] = dict(_TEST_BUILTINS)  # the program's functions keep theirs
-            exec(compile(req["src"], "<test>", "exec"), scope)
+            exec(_compiled(str(req["src"]), "exec"), scope)
             return {"n": nonce, "ok": True}
-        value = eval(compile(req["src"], "<test>", "eval"), scope)
+        value = eval(_compiled(str(req["src"]), "eval"), scope)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
         encoded = values.encode(value)
         name = req.get("d")

@@ -210,10 +210,10 @@ def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     prefix, aliases, fixtures = _prefix(tree)
     rw = Rewrite(aliases)
     prefix = [rw.visit(s) for s in prefix]
-    builtins = kind == "pytest" and pytest_builtins.asked(tree, fixtures)
+    builtins = pytest_builtins.asked(tree, fixtures) if kind == "pytest" else set()
     if builtins or patches.used(tree):
         # first: an earlier test's leftovers are undone before any set-up line runs
-        prefix[1:1] = pytest_builtins.definitions(PROGRAM_MODULES)
+        prefix[1:1] = pytest_builtins.definitions(PROGRAM_MODULES, builtins)
     if builtins:
         fixtures = {**pytest_builtins.BUILTINS, **fixtures}
     tests: list[tuple[str, list[ast.stmt]]] = []

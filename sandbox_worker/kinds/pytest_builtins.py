@@ -181,23 +181,24 @@ assert tuple(_SOURCES) == SUPPORTED
 BUILTINS = {name: Fixture(name=name, func=PREFIX + name, args=(), generator=True,
                           autouse=False) for name in SUPPORTED}
 
-def asked(tree: ast.Module, own: Iterable[str]) -> bool:
-    """True when a function of the module takes a parameter named after a supported builtin
-    fixture that the module does not define itself."""
+def asked(tree: ast.Module, own: Iterable[str]) -> set[str]:
+    """The supported builtin fixtures that a function of the module takes as a parameter
+    and that the module does not define itself."""
     wanted = set(SUPPORTED) - set(own)
-    return any(isinstance(node, ast.FunctionDef) and
-               any(a.arg in wanted for a in node.args.args)
-               for node in tree.body)
+    return {a.arg for node in tree.body if isinstance(node, ast.FunctionDef)
+            for a in node.args.args if a.arg in wanted}
 
 
-def definitions(program_names: Iterable[str]) -> list[ast.stmt]:
-    """The builtin fixtures' functions and a call that undoes what an earlier test left;
+def definitions(program_names: Iterable[str], fixtures: Iterable[str] = ()) -> list[ast.stmt]:
+    """One statement (one request to the child) defining the reset helpers and the builtin
+    `fixtures` asked for, then a call that undoes what an earlier test left;
     `program_names` are the module names a dotted patch target may call the program."""
+    wanted = set(fixtures)
     # `patch("solution.f")` imports the program by the name the test knows it by
-    names = ast.parse(f"for {PREFIX}name in {tuple(sorted(program_names))!r}:\n"
-                      f"    __import__('sys').modules.setdefault({PREFIX}name, "
-                      "__import__('sys').modules['__solution__'])").body
-    return [*names, *_PARSED, *ast.parse(f"{PREFIX}reset()").body]
-
-
-_PARSED = ast.parse(_RESET + CAPTURE_HELPERS + "".join(_SOURCES.values())).body
+    source = (f"for {PREFIX}name in {tuple(sorted(program_names))!r}:\n"
+              f"    __import__('sys').modules.setdefault({PREFIX}name, "
+              "__import__('sys').modules['__solution__'])\n" + _RESET
+              + (CAPTURE_HELPERS if wanted & {"capsys", "capfd"} else "")
+              + "".join(src for name, src in _SOURCES.items() if name in wanted))
+    block = ast.If(test=ast.Constant(True), body=ast.parse(source).body, orelse=[])
+    return [block, *ast.parse(f"{PREFIX}reset()").body]
