@@ -152,11 +152,16 @@ def _hole_asker(rfd: int, wfd: int) -> Any:
 
 
 def _revive(value: Any) -> Any:
-    """A numpy array stand-in becomes an array again (only in a clean child, for the test's
-    own numpy calls: `np.allclose(f(x), y)`)."""
+    """A numpy array stand-in becomes an array again, also inside lists, tuples and dicts
+    (only in a clean child, for the test's own numpy calls: `np.allclose(f(x), y)`)."""
     if isinstance(value, values.Obj) and value.cls == "numpy.ndarray":
         import numpy
         return numpy.array(value.fields.get("tolist"))
+    if isinstance(value, list | tuple):  # `np.testing.assert_equal((a, b), ...)`: arrays inside
+        items = [_revive(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _revive(v) for k, v in value.items()}
     return value
 
 

@@ -260,6 +260,13 @@ def test_numpy_assert_functions_are_judged_in_a_clean_child(run: Callable[..., J
     assert [t.status for t in run(honest, NUMPY_ASSERTS).tests] == [TS.PASSED] * 3
     wrong = honest.replace("np.arange(n)", "np.arange(n) + 1")
     assert [t.status for t in run(wrong, NUMPY_ASSERTS).tests] == [TS.FAILED] * 3
+    # arrays inside tuples and dicts reach the clean child as arrays too
+    nested = ("import numpy as np\ndef pair():\n    return (np.arange(2), {'a': np.ones(2)})\n",
+              ["import numpy as np\nnp.testing.assert_equal(pair(), (np.arange(2), "
+               "{'a': np.ones(2)}))",
+               "import numpy as np\nnp.testing.assert_equal(pair(), (np.arange(2), "
+               "{'a': np.zeros(2)}))"])
+    assert [t.status for t in run(*nested).tests] == [TS.PASSED, TS.FAILED]
     patched = ("import numpy as np\nimport numpy.testing as t\n"
                "for name in dir(t):\n    if name.startswith('assert'):\n"
                "        setattr(t, name, lambda *a, **k: None)\n"
