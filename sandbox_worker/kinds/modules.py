@@ -90,7 +90,29 @@ def _failing(why: str) -> list[ast.stmt]:
     return [ast.Raise(exc=make_call("RuntimeError", ast.Constant(why)), cause=None)]
 
 
-def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stmt]] | None:
+def _lists(tree: ast.Module) -> dict[str, ast.List | ast.Tuple]:
+    """Module-level `NAME = [...]` / `NAME = (...)`: parametrize values a test may name."""
+    return {stmt.targets[0].id: stmt.value for stmt in tree.body
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.List | ast.Tuple)}
+
+
+def _param_item(item: ast.expr, n_names: int) -> ast.expr | None:
+    """A parameter set's value; `pytest.param(a, b, id=...)` unwrapped; None when its
+    `marks=` skips it."""
+    if not (isinstance(item, ast.Call) and ast.unparse(item.func) == "pytest.param"):
+        return item
+    marks = next((k.value for k in item.keywords if k.arg == "marks"), None)
+    if marks is not None and any(w in ast.unparse(marks) for w in ("skip", "xfail")):
+        return None
+    if n_names == 1 and len(item.args) == 1:
+        return item.args[0]
+    return ast.Tuple(elts=list(item.args), ctx=ast.Load())
+
+
+def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef,
+                lists: dict[str, ast.List | ast.Tuple]) -> list[list[ast.stmt]] | None:
     """Binding statements per parameter set; None when a skip mark drops the test."""
     sets: list[list[list[ast.stmt]]] = []
     for dec in patches.split(fn.decorator_list)[1]:
@@ -103,14 +125,20 @@ def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stm
         names = ast.literal_eval(dec.args[0])
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
         values = dec.args[1]
+        if isinstance(values, ast.Name) and values.id in lists:
+            values = copy.deepcopy(lists[values.id])  # `CASES = [...]` at module level
         if not isinstance(values, ast.List | ast.Tuple):
-            raise Unsupported("parametrize values must be a literal list")
+            raise Unsupported("parametrize values must be a literal list or a module-level "
+                              "name bound to one")
         one: list[list[ast.stmt]] = []
         for item in values.elts:
+            value = _param_item(item, len(names))
+            if value is None:
+                continue
             target = ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Store()) for n in names],
                                ctx=ast.Store()) if len(names) > 1 else \
                 ast.Name(id=names[0], ctx=ast.Store())
-            one.append([ast.Assign(targets=[target], value=item, lineno=0)])
+            one.append([ast.Assign(targets=[target], value=value, lineno=0)])
         sets.append(one)
     if not sets:
         return [[]]
@@ -119,10 +147,10 @@ def _param_sets(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[list[ast.stm
 
 
 def _pytest_tests(fn: ast.FunctionDef | ast.AsyncFunctionDef, prefix: list[ast.stmt],
-                  rw: Rewrite, fixtures: dict[str, Fixture]
-                  ) -> list[tuple[str, list[ast.stmt]]]:
+                  rw: Rewrite, fixtures: dict[str, Fixture],
+                  lists: dict[str, ast.List | ast.Tuple]) -> list[tuple[str, list[ast.stmt]]]:
     try:
-        sets = _param_sets(fn)
+        sets = _param_sets(fn, lists)
     except (Unsupported, ValueError, SyntaxError) as exc:
         return [(fn.name, _failing(str(exc)))]
     if sets is None:
@@ -158,6 +186,17 @@ def _body(stmts: list[ast.stmt], rw: Rewrite, counter: patches.Counter) -> list[
     return out
 
 
+_CLEANUPS = """
+def addCleanup(self, function, *args, **kwargs):
+    self.__dict__.setdefault("_cleanups", []).append((function, args, kwargs))
+
+def doCleanups(self):
+    while self.__dict__.get("_cleanups"):
+        function, args, kwargs = self._cleanups.pop()
+        function(*args, **kwargs)
+"""
+
+
 def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
                     rw: Rewrite) -> list[tuple[str, list[ast.stmt]]]:
     plain = rw.visit(copy.deepcopy(cls))
@@ -169,6 +208,9 @@ def _unittest_tests(cls: ast.ClassDef, prefix: list[ast.stmt],
         (f"{cls.name}.setUpClass()\n" if "setUpClass" in own else "")
         + f"self = {cls.name}()\n" + ("self.setUp()\n" if "setUp" in own else "")).body
     teardown = ast.parse("self.tearDown()").body if "tearDown" in own else []
+    if "addCleanup" in ast.unparse(cls) and "addCleanup" not in own:  # TestCase's own
+        plain.body += ast.parse(_CLEANUPS).body
+        teardown += ast.parse("self.doCleanups()").body
     out = []
     for method in cls.body:
         if isinstance(method, ast.FunctionDef) and method.name.startswith("test"):
@@ -207,6 +249,7 @@ def convert(kind: str, source: str) -> list[tuple[str, str]]:
 
 def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     tree = ast.parse(source)
+    lists = copy.deepcopy(_lists(tree))  # as written: the prefix's rewrite changes them
     prefix, aliases, fixtures = _prefix(tree)
     rw = Rewrite(aliases)
     prefix = [rw.visit(s) for s in prefix]
@@ -220,7 +263,7 @@ def _convert(kind: str, source: str) -> list[tuple[str, str]]:
     for stmt in tree.body:
         if kind == "pytest" and _is_test_fn(stmt):
             assert isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
-            tests += _pytest_tests(stmt, prefix, rw, fixtures)
+            tests += _pytest_tests(stmt, prefix, rw, fixtures, lists)
         elif kind == "unittest" and _is_test_case(stmt):
             assert isinstance(stmt, ast.ClassDef)
             tests += _unittest_tests(stmt, prefix, rw)

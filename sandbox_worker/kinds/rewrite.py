@@ -219,6 +219,9 @@ class Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if ast.unparse(node.func) == "pytest.approx" and node.args:
             return node  # handled where it is compared (visit_Compare)
+        if ast.unparse(node.func) == "pytest.param":  # in a module-level list of cases
+            return node.args[0] if len(node.args) == 1 else \
+                ast.Tuple(elts=list(node.args), ctx=ast.Load())
         return node
 
     def visit_Compare(self, node: ast.Compare) -> Any:

@@ -553,6 +553,53 @@ def test_warns_checks_and_approx_of_sequences(run_module: RunModule) -> None:
     assert "passed" not in _statuses(run_module(longer, "pytest", WARNS_APPROX))[2:]
 
 
+PARAMS = '''
+import unittest
+import pytest
+from solution import add
+
+CASES = [(1, 2, 3), (2, 2, 4), pytest.param(5, 5, 10, id="fives")]
+SKIPPED = [pytest.param(1, 1, marks=pytest.mark.skip), 2]
+
+@pytest.mark.parametrize("a, b, c", CASES)
+def test_cases(a, b, c):
+    assert add(a, b) == c
+
+@pytest.mark.parametrize("x", SKIPPED)
+def test_skipped_param(x):
+    assert add(x, 0) == x
+
+def closing(log):
+    raise RuntimeError("cleanup ran after " + ",".join(log))
+
+class TestCleanup(unittest.TestCase):
+    def setUp(self):
+        self.log = []
+        self.addCleanup(self.log.append, "quiet")
+
+    def test_one(self):
+        self.assertEqual(add(1, 1), 2)
+
+    def test_cleanup_runs_after_the_body(self):
+        self.addCleanup(closing, self.log)
+        self.log.append("body")
+        self.assertEqual(add(2, 2), 4)
+'''
+
+
+def test_parametrize_from_module_names_and_cleanups(run_module: RunModule) -> None:
+    # before: a parametrize naming a module-level list, pytest.param and addCleanup all
+    # made their tests error for every program
+    names = [n for n, _ in modules.convert("pytest", PARAMS)]
+    assert names == ["test_cases[0]", "test_cases[1]", "test_cases[2]", "test_skipped_param"]
+    assert _statuses(run_module(GOOD, "pytest", PARAMS)) == ["passed"] * 4
+    assert _statuses(run_module(GOOD.replace("a + b", "a * b"), "pytest", PARAMS)) == [
+        "failed", "passed", "failed", "failed"]  # 2 * 2 == 2 + 2
+    result = run_module(GOOD, "unittest", PARAMS)
+    assert _statuses(result) == ["passed", "error"]  # the second test's cleanup raises
+    assert "cleanup ran after body" in (result.tests[1].error or "")
+
+
 HOSTILE = {
     "patched unittest": "import unittest\nfor m in dir(unittest.TestCase):\n"
                         "    if m.startswith('assert'):\n"
