@@ -27,11 +27,10 @@ from __future__ import annotations
 import ast
 import copy
 import functools
-import json
 import re
 from typing import Any
 
-from sandbox_worker import unroll, values
+from sandbox_worker import objops, unroll
 from sandbox_worker.names import (
     BUILTIN_NAMES,
     TRUSTED_MODULES,
@@ -61,7 +60,6 @@ __all__ = ["Applied", "Const", "Fetch", "Hole", "Names", "Node", "Op", "Plan", "
 
 _SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 HOLE_HOOK = "__codereward_hole__"  # how a Skeleton's source asks for its k-th hole
-OBJOP_HOOK = "__codereward_objop__"  # harness._objop: `(v * 2).x` inside a program part
 # builtins whose result on a program-defined object comes from that object's methods
 DISPATCH = frozenset({"abs", "round", "len", "sorted", "set", "frozenset", "list", "tuple",
                       "dict", "sum", "min", "max", "all", "any", "bool", "int", "float", "str",
@@ -162,7 +160,7 @@ class _Planner:
             elif isinstance(node, ast.UnaryOp) and isinstance(node.op, _OBJECT_UNARY):
                 node, chained = node.operand, True
             elif isinstance(node, ast.BinOp):
-                if chained and self._mixed(node, scope) is not None:
+                if chained and objops.mixed(self, node, scope) is not None:
                     return True  # `(v * 2).x`: the operator runs guarded (OBJOP_HOOK)
                 return self.rooted(node.left, scope) and self.rooted(node.right, scope)
             elif (isinstance(node, ast.Compare) and len(node.ops) == 1
@@ -174,54 +172,14 @@ class _Planner:
             else:
                 return False
 
-    def _mixed(self, node: ast.BinOp, scope: frozenset[str]
-               ) -> tuple[ast.expr, ast.expr, Const | None, str] | None:
-        """(program part, test side, its value, side of the test side) of `v * 2` / `2 * v`:
-        the value is computed here, or None where the test side reads comprehension variables
-        (`v * k`), whose plain values the child gets with the request; None for any other
-        operator."""
-        for part, other, side in ((node.left, node.right, "r"), (node.right, node.left, "l")):
-            if not self.rooted(part, scope):
-                continue
-            names = {n.id for n in ast.walk(other) if isinstance(n, ast.Name)}
-            if names & scope:
-                if names <= scope and not any(isinstance(n, ast.Call) for n in ast.walk(other)):
-                    return part, other, None, side  # plain values and operators only
-                continue
-            if not self.depends(other):
-                const = self._constant(other)
-                if isinstance(const, Const):
-                    return part, other, const, side
-        return None
-
     def hole(self, node: ast.expr, scope: frozenset[str] = frozenset(),
              params: tuple[str, ...] = ()) -> Hole:
-        """The program part `node` as a hole; each operator in it between a program part
-        and a test value becomes OBJOP_HOOK(op, side, part, value), the value sent as data:
-        the child applies the operator itself only to a program object (harness._objop)."""
-        consts: dict[str, Any] = {}
-
-        class Guard(ast.NodeTransformer):
-            def visit_BinOp(inner, op_node: ast.BinOp) -> ast.AST:
-                found = self._mixed(op_node, scope)
-                if found is None or not (self.rooted(op_node.left, scope) or
-                                         self.rooted(op_node.right, scope)):
-                    return inner.generic_visit(op_node)
-                part, other, const, side = found
-                if const is not None:
-                    name = f"__codereward_c{len(consts)}"
-                    consts[name] = values.encode(const.value)
-                    other = ast.Name(name, ast.Load())
-                return ast.Call(ast.Name(OBJOP_HOOK, ast.Load()), [
-                    ast.Constant(type(op_node.op).__name__), ast.Constant(side),
-                    inner.visit(part), other], [])
-
-        src = ast.unparse(ast.fix_missing_locations(Guard().visit(copy.deepcopy(node))))
-        return Hole(src, params=params, consts=json.dumps(consts) if consts else "")
+        """The program part `node` as a hole, its operators with test values guarded."""
+        return objops.guarded_hole(self, node, scope, params)
 
     def plan(self, node: ast.expr) -> Node:
         if not self.depends(node):
-            return self._constant(node)
+            return self.constant(node)
         if self.rooted(node):
             return self.hole(node)
         rule = self._operator(node)
@@ -229,7 +187,7 @@ class _Planner:
             raise _NeedsSkeleton
         return rule
 
-    def _constant(self, node: ast.expr) -> Node:
+    def constant(self, node: ast.expr) -> Node:
         """A program-independent part: computed here, or else in a clean child."""
         try:
             return Const(evaluate(self._operator(node) or _fail(), _no_holes))
@@ -250,7 +208,7 @@ class _Planner:
             return Op("unary", (p(node.operand),), type(node.op))
         if isinstance(node, ast.BinOp):
             left, right = p(node.left), p(node.right)
-            return _object_operator(type(node.op), left, right) or \
+            return objops.object_operator(type(node.op), left, right) or \
                 Op("bin", (left, right), type(node.op))
         if isinstance(node, ast.IfExp):
             return Op("if", (p(node.test), p(node.body), p(node.orelse)))
@@ -306,22 +264,6 @@ class _Planner:
                     and n in TRUSTED_MODULES and n not in BUILTIN_NAMES and self.trusted(n)]
         return Skeleton(ast.unparse(ast.fix_missing_locations(tree)), tuple(maker.holes),
                         tuple(imports))
-
-
-def _object_operator(op: type[ast.operator], left: Node, right: Node) -> Node | None:
-    """`v * 2`, `1 - v`: a program part and a test value. If the part's value is a program
-    object, only its own `__mul__`/`__rsub__` can say, so the child applies the operator,
-    as it would `v.scale(2)`; on plain data (numbers, lists) it is computed here."""
-    for hole, other, side in ((left, right, "r"), (right, left, "l")):
-        if (isinstance(hole, Hole) and isinstance(other, Const) and not hole.clean
-                and not hole.params and not hole.dispatch and not hole.consts):
-            try:
-                operand = json.dumps(values.encode(other.value))
-            except (TypeError, ValueError, RecursionError):
-                return None
-            dispatched = Hole(hole.src, dispatch=f"op:{op.__name__}:{side}", operand=operand)
-            return Op("objop", (dispatched, other), (op, side))
-    return None
 
 
 class _ToSkeleton(ast.NodeTransformer):

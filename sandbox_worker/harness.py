@@ -130,7 +130,7 @@ def _observer(rfd: int, wfd: int) -> Any:
 
 
 hole_hook = "__codereward_hole__"  # compare.HOLE_HOOK
-objop_hook = "__codereward_objop__"  # compare.OBJOP_HOOK
+objop_hook = "__codereward_objop__"  # objops.OBJOP_HOOK
 
 
 class HoleRaised(BaseException):

@@ -205,7 +205,7 @@ def _judge(child: Child, index: int, plan: compare.Plan, deadline: float,
 
     def ask(hole: compare.Hole, env: dict[str, Any]) -> Any:
         msg = {"op": "eval", "src": hole.src, "clean": hole.clean, "ns": ns, "t": index}
-        if hole.consts:  # the test values its guarded operators read (compare.OBJOP_HOOK)
+        if hole.consts:  # the test values its guarded operators read (objops.OBJOP_HOOK)
             env = {**env, **json.loads(hole.consts)}
         if hole.dispatch:
             msg["d"] = hole.dispatch
