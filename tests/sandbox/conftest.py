@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from sandbox_worker.executor import Executor
-from sandbox_worker.protocol import Job, JobResult
+from sandbox_worker.protocol import Job, JobResult, ModuleTests
+
+RunModule = Callable[..., JobResult]
 
 
 @pytest.fixture(scope="session")
@@ -33,4 +35,16 @@ def run(executor: Executor) -> Callable[..., JobResult]:
         assert executor.healthy()
         return result
 
+    return _run
+
+
+@pytest.fixture
+def run_module(executor: Executor) -> RunModule:
+    def _run(code: str, kind: str, module: str, timeout_s: float = 10.0) -> JobResult:
+        job = Job(code=code, tests=ModuleTests(kind=kind, module=module),  # type: ignore[arg-type]
+                  timeout_s=timeout_s, memory_mb=512)
+        result = executor.run(job)
+        assert executor.healthy()
+        assert result.total == job.n_tests()
+        return result
     return _run
